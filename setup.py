@@ -1,0 +1,66 @@
+"""ament_python package for robot_policy; also a plain pip-installable package.
+
+`sim/` is a top-level folder (ARCHITECTURE.md) that installs as `robot_policy.sim`, so nothing
+claims a generic top-level module name.
+"""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "robot_policy"
+NODES = ("sim_node", "perception_node", "policy_node", "control_node", "teleop_node", "recorder_node")
+
+core_packages = find_packages(include=[PACKAGE, f"{PACKAGE}.*"])
+sim_packages = [f"{PACKAGE}.sim"] + [f"{PACKAGE}.sim.{p}" for p in find_packages(where="sim")]
+
+ROS_WHEELS = [
+    # PyPI builds of ROS 2 (Kilted) for machines without an apt ROS 2 install.
+    "ros-rclpy>=9.1",
+    "ros-rmw-fastrtps-cpp>=9.3",
+    "ros-std-msgs>=5.5",
+    "ros-sensor-msgs>=5.5",
+    "ros-geometry-msgs>=5.5",
+    "ros-trajectory-msgs>=5.5",
+    "ros-std-srvs>=5.5",
+    "ros-diagnostic-msgs>=5.5",
+    "ros-visualization-msgs>=5.5",
+]
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Robot learning workbench on ROS 2: demonstrations to action-chunk policies behind a safety filter",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=core_packages + sim_packages,
+    package_dir={f"{PACKAGE}.sim": "sim"},
+    package_data={f"{PACKAGE}.sim": ["assets/**/*"]},
+    include_package_data=False,
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+    ],
+    install_requires=[
+        "numpy>=1.26",
+        "pybullet>=3.2.6",
+        "gymnasium>=1.0",
+        "pyarrow>=15.0",
+        "av>=12.0",
+        "pyyaml>=6.0",
+        "tqdm>=4.66",
+        "setuptools",
+    ],
+    extras_require={
+        "ros": ROS_WHEELS,
+        "dev": ["pytest>=8.0", "hypothesis>=6.100", "ruff>=0.5"],
+    },
+    tests_require=["pytest"],
+    zip_safe=False,
+    entry_points={
+        "console_scripts": [f"robot-policy = {PACKAGE}.cli:main"]
+        + [f"{node} = {PACKAGE}.nodes:{node}" for node in NODES],
+    },
+)
