@@ -51,7 +51,10 @@ setup(
         "av>=12.0",
         "pyyaml>=6.0",
         "tqdm>=4.66",
-        "setuptools",
+        # torch itself is installed first, pinned to the CPU wheel (Makefile); this bound admits it.
+        "torch>=2.3",
+        "diffusers>=0.30",
+        "safetensors>=0.4",
     ],
     extras_require={
         "ros": ROS_WHEELS,

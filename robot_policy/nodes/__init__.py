@@ -19,7 +19,9 @@ _PLANNED = {
 
 def _not_built(name: str) -> Callable[[], int]:
     def main() -> int:
-        raise SystemExit(f"{name} is not part of this release yet; it arrives with {_PLANNED[name]}.")
+        raise SystemExit(
+            f"{name} is not part of this release yet; it arrives with {_PLANNED[name]}."
+        )
 
     main.__name__ = f"{name}_main"
     return main

@@ -1,0 +1,5 @@
+import sys
+
+from robot_policy.cli import main
+
+sys.exit(main())

@@ -1,0 +1,198 @@
+"""Camera streams as mp4: streaming encode, packet-level append, and timestamp-seeking decode.
+
+Each episode is encoded into its own short mp4 while it is recorded (frames never pile up in
+RAM). Saving appends that file's packets to the camera's current chunk file with a timestamp
+offset - a remux, no re-encode - so an episode is found by its [from, to) timestamps, as in
+LeRobot v3.0. A GOP of 2 frames (LeRobot's default) keeps random access cheap: a seek lands on a
+keyframe at most one frame before the target.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+DEFAULT_VIDEO_CODEC = "libsvtav1"
+PIX_FMT = "yuv420p"
+GOP_SIZE = 2
+
+# SVT-AV1 prints a banner to stderr for every encoder it opens; keep it to errors unless the
+# user asked for something else.
+os.environ.setdefault("SVT_LOG", "1")
+
+# Quality settings per encoder family: LeRobot's crf 30 for AV1; x264's usual crf 23 without
+# B-frames so that packets stay in presentation order and concatenate trivially.
+_CODEC_OPTIONS: dict[str, dict[str, str]] = {
+    "av1": {"crf": "30", "preset": "10"},
+    "h264": {"crf": "23", "preset": "veryfast", "bf": "0"},
+    "hevc": {"crf": "28", "preset": "veryfast", "x265-params": "bframes=0:log-level=error"},
+    "mpeg4": {"bf": "0"},
+}
+
+
+# Index (moov) at the front, as LeRobot writes it, so players and the Hub can stream the file.
+_MP4_OPTIONS = {"movflags": "faststart"}
+
+
+def canonical_codec(encoder: str) -> str:
+    """The codec an encoder name writes ("libsvtav1" -> "av1"), as info.json records it."""
+    try:
+        return av.Codec(encoder, "w").canonical_name
+    except Exception as err:  # PyAV raises several codec-lookup error types
+        raise ValueError(f"video codec {encoder!r} is not available in this PyAV build") from err
+
+
+class EpisodeVideoEncoder:
+    """Encodes one episode of one camera into a standalone mp4, a frame at a time."""
+
+    def __init__(self, path: Path, fps: int, height: int, width: int, codec: str):
+        self.path = path
+        self.frames = 0
+        self._finished = False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._container = av.open(str(path), "w", options=_MP4_OPTIONS)
+        options = {"g": str(GOP_SIZE), **_CODEC_OPTIONS.get(canonical_codec(codec), {})}
+        self._stream = self._container.add_stream(codec, rate=fps, options=options)
+        self._stream.width = width
+        self._stream.height = height
+        self._stream.pix_fmt = PIX_FMT
+
+    def add(self, image: np.ndarray) -> None:
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts = self.frames
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def finish(self) -> Path:
+        """Flush and close the file; calling it again (a retried save) just returns the path."""
+        if not self._finished:
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+            self._container.close()
+            self._finished = True
+        return self.path
+
+    def abort(self) -> None:
+        try:
+            self._container.close()
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
+def append_video(base: Path | None, episode: Path, out: Path, offset_s: float) -> None:
+    """Write `out` = packets of `base` (if any) then those of `episode` shifted by `offset_s`.
+
+    Both inputs come from the same encoder settings, so the episode's codec parameters match
+    the base's and a remux is a valid stream. Cost is a copy of `base`, O(file size).
+    """
+    with av.open(str(out), "w", options=_MP4_OPTIONS) as dst:
+        out_stream = None
+        for src_path, offset in ((base, 0.0), (episode, offset_s)):
+            if src_path is None:
+                continue
+            with av.open(str(src_path)) as src:
+                in_stream = src.streams.video[0]
+                if out_stream is None:
+                    out_stream = dst.add_stream_from_template(in_stream, opaque=True)
+                    out_stream.time_base = in_stream.time_base
+                shift = round(offset / in_stream.time_base)
+                for packet in src.demux(in_stream):
+                    if packet.dts is None:  # demuxer flush packet
+                        continue
+                    packet.pts += shift
+                    packet.dts += shift
+                    packet.stream = out_stream
+                    dst.mux(packet)
+
+
+def probe_video_info(path: Path) -> dict[str, Any]:
+    """The `info` block LeRobot v3.0 stores for a video feature in info.json."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        channels = 3 if stream.pix_fmt.startswith(("yuv", "rgb", "bgr", "gbr")) else 1
+        return {
+            "video.height": stream.height,
+            "video.width": stream.width,
+            "video.codec": stream.codec_context.codec.canonical_name,
+            "video.pix_fmt": stream.pix_fmt,
+            "video.is_depth_map": False,
+            "video.fps": int(stream.base_rate),
+            "video.channels": channels,
+            "has_audio": bool(container.streams.audio),
+        }
+
+
+class VideoFrameReader:
+    """Decodes frames of one mp4 by timestamp, keeping the container open between calls.
+
+    Pickling drops the open container, so a dataset can be sent to DataLoader workers; each
+    worker reopens the file on first use.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._container: Any = None
+        self._pid = os.getpid()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "_container": None, "_pid": None}
+
+    def _stream(self) -> Any:
+        # A forked DataLoader worker must not share the parent's file position: reopen.
+        if self._container is None or self._pid != os.getpid():
+            self._container = av.open(str(self.path))
+            self._pid = os.getpid()
+        return self._container.streams.video[0]
+
+    def decode_range(self, start_s: float, end_s: float, fps: int) -> dict[int, np.ndarray]:
+        """Frames with start_s <= t <= end_s, keyed by frame number round(t * fps).
+
+        Seeks to the keyframe at or before `start_s` and decodes forward: the cost is the
+        frames in the range plus at most GOP_SIZE - 1 frames before it.
+        """
+        stream = self._stream()
+        half_frame = 0.5 / fps
+        self._container.seek(
+            max(0, int((start_s - half_frame) / stream.time_base)), stream=stream, backward=True
+        )
+        frames: dict[int, np.ndarray] = {}
+        for frame in self._container.decode(stream):
+            if frame.pts is None:
+                continue
+            t = float(frame.pts * stream.time_base)
+            if t > end_s + half_frame:
+                break
+            if t >= start_s - half_frame:
+                frames[round(t * fps)] = frame.to_ndarray(format="rgb24")
+        return frames
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+
+class FrameCache:
+    """A bounded LRU of decoded frames keyed by (camera, global frame index)."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._frames: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+
+    def get(self, key: tuple[str, int]) -> np.ndarray | None:
+        frame = self._frames.get(key)
+        if frame is not None:
+            self._frames.move_to_end(key)
+        return frame
+
+    def put(self, key: tuple[str, int], frame: np.ndarray) -> None:
+        self._frames[key] = frame
+        self._frames.move_to_end(key)
+        while len(self._frames) > self.capacity:
+            self._frames.popitem(last=False)

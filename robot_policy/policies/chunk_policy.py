@@ -1,0 +1,116 @@
+"""What diffusion and flow policies share: observation encoding, normalization and the denoiser.
+
+A subclass supplies only the generative part: how to corrupt an action chunk for training
+(`loss`) and how to turn noise into a chunk (`sample`). Everything else, including the
+observation layout and the U-Net, lives here once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from robot_policy.policies.config import PolicyConfig
+from robot_policy.policies.encoders import ImageEncoder, StateEncoder, center_crop, random_crop
+from robot_policy.policies.normalize import MinMaxNormalizer
+from robot_policy.policies.unet1d import ConditionalUnet1D
+
+Batch = Mapping[str, torch.Tensor]
+
+
+class ChunkPolicy(nn.Module, ABC):
+    def __init__(self, config: PolicyConfig):
+        super().__init__()
+        self.config = config
+        dims = dict(zip(config.state_keys, config.state_dims, strict=True))
+        self.normalizer = MinMaxNormalizer({**dims, "action": config.action_dim})
+        per_step = 0
+        self.state_encoder = None
+        if config.state_keys:
+            self.state_encoder = StateEncoder(
+                sum(config.state_dims), config.state_hidden_dim, config.state_feature_dim
+            )
+            per_step += config.state_feature_dim
+        self.image_encoders = nn.ModuleList(
+            ImageEncoder(
+                config.crop_size,
+                config.image_channels,
+                config.image_keypoints,
+                config.image_feature_dim,
+                config.n_groups,
+            )
+            for _ in config.camera_keys
+        )
+        per_step += len(config.camera_keys) * config.image_feature_dim
+        self.denoiser = ConditionalUnet1D(
+            config.action_dim,
+            config.n_obs_steps * per_step,
+            config.down_dims,
+            config.kernel_size,
+            config.step_embed_dim,
+            config.n_groups,
+        )
+
+    def encode(self, obs: Batch) -> torch.Tensor:
+        """Observation history (each key (B, n_obs_steps, ...)) -> global conditioning (B, C)."""
+        cfg = self.config
+        features = []
+        if self.state_encoder is not None:
+            state = torch.cat(
+                [self.normalizer.normalize(k, obs[k].float()) for k in cfg.state_keys], dim=-1
+            )
+            features.append(self.state_encoder(state))
+        for key, encoder in zip(cfg.camera_keys, self.image_encoders, strict=True):
+            frames = obs[key]  # (B, T, H, W, 3) uint8
+            b, t = frames.shape[:2]
+            images = frames.reshape(b * t, *frames.shape[2:]).permute(0, 3, 1, 2).float() / 255.0
+            if self.training:
+                images = random_crop(images, cfg.crop_size)
+            else:
+                images = center_crop(images, cfg.crop_size)
+            features.append(encoder(images).reshape(b, t, -1))
+        return torch.cat(features, dim=-1).flatten(1)
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        """Training loss on a batch of windows (obs history + `action` (B, horizon, A))."""
+        cond = self.encode(batch)
+        actions = self.normalizer.normalize("action", batch["action"].float())
+        per_element = self.generative_loss(actions, cond)  # (B, horizon, A)
+        pad = batch.get("action_is_pad")
+        if pad is None:
+            return per_element.mean()
+        keep = (~pad.bool()).unsqueeze(-1).to(per_element.dtype)
+        return (per_element * keep).sum() / keep.sum().clamp_min(1.0) / per_element.shape[-1]
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        """The training loss, as forward, so DistributedDataParallel can wrap the policy."""
+        return self.loss(batch)
+
+    @torch.no_grad()
+    def predict_chunk(self, obs: Batch, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Observation history -> unnormalized action chunk (B, horizon, A).
+
+        Pass `noise` to make sampling reproducible (and to compare implementations).
+        """
+        cond = self.encode(obs)
+        if noise is None:
+            noise = torch.randn(
+                cond.shape[0], self.config.horizon, self.config.action_dim, device=cond.device
+            )
+        return self.normalizer.unnormalize("action", self.sample(noise, cond))
+
+    @abstractmethod
+    def generative_loss(self, actions: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Normalized actions (B, H, A) -> unreduced squared error (B, H, A)."""
+
+    @abstractmethod
+    def sample(self, noise: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Noise (B, H, A) -> normalized action chunk (B, H, A)."""
+
+
+def squared_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(prediction, target, reduction="none")

@@ -1,0 +1,136 @@
+"""Policy configurations: one dataclass per policy type, serialized to a checkpoint's config.json.
+
+A config fully determines the network's shapes, so a checkpoint can be rebuilt from config.json
+alone and its weights checked against it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+CONFIG_FORMAT_VERSION = 1
+
+
+@dataclass
+class PolicyConfig:
+    """What every action-chunk policy shares: observation layout, horizons and the denoiser."""
+
+    type: ClassVar[str]
+
+    action_dim: int
+    state_keys: tuple[str, ...]
+    state_dims: tuple[int, ...]
+    camera_keys: tuple[str, ...] = ()
+    image_size: tuple[int, int] = (96, 96)
+    crop_size: tuple[int, int] = (84, 84)
+    fps: float = 10.0
+    n_obs_steps: int = 2
+    horizon: int = 16
+    n_action_steps: int = 8
+    # Denoiser (conditional 1D U-Net)
+    down_dims: tuple[int, ...] = (64, 128, 256)
+    kernel_size: int = 5
+    step_embed_dim: int = 128
+    n_groups: int = 8
+    # Observation encoders
+    state_hidden_dim: int = 256
+    state_feature_dim: int = 64
+    image_channels: tuple[int, ...] = (32, 64, 128)
+    image_keypoints: int = 32
+    image_feature_dim: int = 64
+    # Sampling
+    num_inference_steps: int = 10
+
+    def __post_init__(self) -> None:
+        self.state_keys = tuple(self.state_keys)
+        self.state_dims = tuple(int(d) for d in self.state_dims)
+        self.camera_keys = tuple(self.camera_keys)
+        self.image_size = tuple(self.image_size)
+        self.crop_size = tuple(self.crop_size)
+        self.down_dims = tuple(self.down_dims)
+        self.image_channels = tuple(self.image_channels)
+        problems = []
+        if len(self.state_keys) != len(self.state_dims):
+            problems.append("state_keys and state_dims differ in length")
+        if not self.state_keys and not self.camera_keys:
+            problems.append("the policy observes nothing (no state_keys, no camera_keys)")
+        if not 1 <= self.n_action_steps <= self.horizon - self.n_obs_steps + 1:
+            problems.append(
+                f"n_action_steps {self.n_action_steps} must be in 1..horizon-n_obs_steps+1 "
+                f"({self.horizon - self.n_obs_steps + 1})"
+            )
+        if self.horizon % 2 ** (len(self.down_dims) - 1):
+            problems.append(f"horizon {self.horizon} is not a multiple of 2**(len(down_dims)-1)")
+        if any(c > s for c, s in zip(self.crop_size, self.image_size, strict=True)):
+            problems.append(f"crop_size {self.crop_size} exceeds image_size {self.image_size}")
+        if self.num_inference_steps < 1:
+            problems.append("num_inference_steps must be >= 1")
+        if problems:
+            raise ValueError(f"invalid {self.type} policy config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "format_version": CONFIG_FORMAT_VERSION,
+            **dataclasses.asdict(self),
+        }
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> PolicyConfig:
+        data = dict(data)
+        version = data.pop("format_version", None)
+        if version != CONFIG_FORMAT_VERSION:
+            raise ValueError(
+                f"config format_version {version!r} is not supported "
+                f"(expected {CONFIG_FORMAT_VERSION})"
+            )
+        kind = data.pop("type", None)
+        if kind not in CONFIG_TYPES:
+            raise ValueError(
+                f"unknown policy type {kind!r}; expected one of {sorted(CONFIG_TYPES)}"
+            )
+        cls = CONFIG_TYPES[kind]
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown {kind} config fields: {', '.join(unknown)}")
+        return cls(**data)
+
+
+@dataclass
+class DiffusionConfig(PolicyConfig):
+    type: ClassVar[str] = "diffusion"
+
+    num_train_timesteps: int = 100
+    beta_schedule: str = "squaredcos_cap_v2"
+    prediction_type: str = "epsilon"  # or "sample"
+    clip_sample: bool = True
+    sampler: str = "ddim"  # or "dpmsolver++"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.prediction_type not in ("epsilon", "sample"):
+            raise ValueError(
+                f"prediction_type must be 'epsilon' or 'sample', got {self.prediction_type!r}"
+            )
+        if self.sampler not in ("ddim", "dpmsolver++"):
+            raise ValueError(f"sampler must be 'ddim' or 'dpmsolver++', got {self.sampler!r}")
+        if not 1 <= self.num_inference_steps <= self.num_train_timesteps:
+            raise ValueError("num_inference_steps must be in 1..num_train_timesteps")
+
+
+@dataclass
+class FlowConfig(PolicyConfig):
+    type: ClassVar[str] = "flow"
+
+    integrator: str = "euler"  # or "midpoint"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.integrator not in ("euler", "midpoint"):
+            raise ValueError(f"integrator must be 'euler' or 'midpoint', got {self.integrator!r}")
+
+
+CONFIG_TYPES: dict[str, type[PolicyConfig]] = {c.type: c for c in (DiffusionConfig, FlowConfig)}

@@ -1,0 +1,109 @@
+"""Closed-loop evaluation of a chunk policy in sim, without ROS.
+
+Receding horizon, as in Diffusion Policy: predict `horizon` actions from the last
+`n_obs_steps` observations, execute the `n_action_steps` that start at the current step, then
+re-plan. An episode succeeds the first time the task reports success.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from robot_policy.policies import ChunkPolicy
+from robot_policy.sim import SimConfig
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval: honest at small n and at 0% or 100%, unlike the normal one."""
+    if trials == 0:
+        return 0.0, 1.0
+    p = successes / trials
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    task: str
+    episodes: int
+    successes: int
+    success_rate: float
+    ci95_low: float
+    ci95_high: float
+    mean_episode_length: float
+    mean_chunk_ms: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _stack(
+    history: deque[dict[str, np.ndarray]], keys: tuple[str, ...], device: torch.device
+) -> dict:
+    return {k: torch.from_numpy(np.stack([o[k] for o in history]))[None].to(device) for k in keys}
+
+
+def evaluate(
+    policy: ChunkPolicy,
+    task: str,
+    episodes: int,
+    seed: int = 0,
+    sim_config: SimConfig | None = None,
+    progress: bool = True,
+) -> EvalResult:
+    cfg = policy.config
+    cameras = tuple(k.removeprefix("observation.images.") for k in cfg.camera_keys)
+    env = (sim_config or SimConfig()).make_env(
+        task, cameras=cameras, image_size=tuple(cfg.image_size), control_hz=cfg.fps
+    )
+    keys = cfg.state_keys + cfg.camera_keys
+    device = next(policy.parameters()).device
+    policy.eval()
+    successes = 0
+    lengths: list[int] = []
+    chunk_seconds: list[float] = []
+    try:
+        bar = tqdm(range(episodes), desc=f"eval {task}", unit="ep", disable=not progress)
+        for k in bar:
+            obs, _ = env.reset(seed=seed + k)
+            history = deque([obs] * cfg.n_obs_steps, maxlen=cfg.n_obs_steps)
+            queue: deque[np.ndarray] = deque()
+            success, length = False, 0
+            while True:
+                if not queue:
+                    start = time.perf_counter()
+                    chunk = policy.predict_chunk(_stack(history, keys, device))[0].cpu().numpy()
+                    chunk_seconds.append(time.perf_counter() - start)
+                    first = cfg.n_obs_steps - 1
+                    queue.extend(chunk[first : first + cfg.n_action_steps])
+                obs, _, terminated, truncated, info = env.step(queue.popleft().astype(np.float32))
+                history.append(obs)
+                length += 1
+                success = bool(info["is_success"])
+                if success or terminated or truncated:
+                    break
+            successes += success
+            lengths.append(length)
+            bar.set_postfix(success=f"{successes}/{k + 1}")
+    finally:
+        env.close()
+    low, high = wilson_interval(successes, episodes)
+    return EvalResult(
+        task=task,
+        episodes=episodes,
+        successes=successes,
+        success_rate=successes / episodes,
+        ci95_low=low,
+        ci95_high=high,
+        mean_episode_length=float(np.mean(lengths)),
+        mean_chunk_ms=1000 * float(np.mean(chunk_seconds)),
+    )

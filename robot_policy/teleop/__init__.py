@@ -1,0 +1,1 @@
+"""Teleoperation devices and the loop that records their demonstrations."""

@@ -1,0 +1,56 @@
+"""`config/sim.yaml`: domain randomization plus per-task episode lengths, in one file.
+
+cfg = SimConfig.from_yaml("config/sim.yaml")
+env = cfg.make_env("push", cameras=("front",))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .env import PandaEnv
+from .randomization import RandomizationConfig
+from .registry import make_env
+from .tasks import TASK_SPECS, TASKS
+
+
+def _default_episode_seconds() -> dict[str, float]:
+    return {name: task.episode_seconds for name, task in TASK_SPECS.items()}
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
+    episode_seconds: dict[str, float] = field(default_factory=_default_episode_seconds)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> SimConfig:
+        data: dict[str, Any] = yaml.safe_load(Path(path).read_text()) or {}
+        unknown = sorted(set(data) - {"randomization", "episode_seconds"})
+        if unknown:
+            raise ValueError(f"{path}: unknown sections {unknown}")
+        seconds = {k: float(v) for k, v in (data.get("episode_seconds") or {}).items()}
+        bad_tasks = sorted(set(seconds) - set(TASKS))
+        if bad_tasks:
+            raise ValueError(f"{path}: unknown tasks {bad_tasks}; choose from {TASKS}")
+        return cls(
+            randomization=RandomizationConfig.from_dict(data.get("randomization") or {}),
+            episode_seconds=_default_episode_seconds() | seconds,
+        )
+
+    def make_env(self, task: str, *, control_hz: float = 10.0, **kwargs: Any) -> PandaEnv:
+        """`robot_policy.sim.make_env` with this randomization and episode length."""
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
+        steps = round(self.episode_seconds[task] * control_hz)
+        return make_env(
+            task,
+            control_hz=control_hz,
+            randomization=self.randomization,
+            max_episode_steps=steps,
+            **kwargs,
+        )
