@@ -35,7 +35,7 @@ setup(
     python_requires=">=3.10",
     packages=core_packages + sim_packages,
     package_dir={f"{PACKAGE}.sim": "sim"},
-    package_data={f"{PACKAGE}.sim": ["assets/**/*"]},
+    package_data={f"{PACKAGE}.pretrained": ["*/config.json", "*/model.safetensors", "*/README.md"]},
     include_package_data=False,
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
@@ -55,6 +55,7 @@ setup(
         "torch>=2.3",
         "diffusers>=0.30",
         "safetensors>=0.4",
+        "matplotlib>=3.8",
     ],
     extras_require={
         "ros": ROS_WHEELS,

@@ -39,6 +39,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
         keep_failed=args.keep_failed,
         video_codec=args.video_codec,
         sim_config=_sim_config(args.sim_config),
+        action_noise=args.action_noise,
         progress=not args.json,
     ).as_dict()
     _emit(
@@ -121,6 +122,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         args.episodes,
         seed=args.seed,
         sim_config=_sim_config(args.sim_config),
+        video_path=args.save_video,
+        plot_path=args.save_plot,
         progress=not args.json,
     )
     _emit(
@@ -152,39 +155,50 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from robot_policy.sim import benchmark
+    if args.suite == "sim":
+        from robot_policy.sim import benchmark
 
-    result = benchmark.run(seconds_per_case=args.seconds)
-    _emit(result, args.json, lambda r: "\n".join(f"{k}: {v:.4g}" for k, v in r.items()))
+        result = benchmark.run(seconds_per_case=args.seconds)
+    else:
+        from robot_policy.policies import benchmark, load_policy
+        from robot_policy.pretrained import pretrained_path
+
+        policy = load_policy(args.checkpoint or pretrained_path())
+        result = benchmark.run(policy, threads=args.threads)
+    _emit(
+        result,
+        args.json,
+        lambda r: "\n".join(
+            f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}" for k, v in r.items()
+        ),
+    )
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    """The best end-to-end path so far: the scripted expert drives the push task in PyBullet
-    with the front camera on, and every episode is recorded to a LeRobot v3 dataset."""
-    import time
+    """The best end-to-end path so far: the shipped pretrained policy drives the push task in
+    PyBullet closed-loop (receding horizon) for a handful of seeded episodes."""
+    import torch
 
-    from robot_policy.data import describe
-    from robot_policy.teleop.collect import collect_scripted
+    from robot_policy.policies import load_policy
+    from robot_policy.pretrained import pretrained_path
+    from robot_policy.runtime.evaluate import evaluate
 
-    out = Path(args.out or f"out/demo-{time.strftime('%Y%m%d-%H%M%S')}")
-    result = collect_scripted(
-        "push", args.episodes, out, seed=args.seed, cameras=("front",), progress=not args.json
-    ).as_dict()
-    info = describe(out)
-    result["fps"] = info["fps"]
-    result["frames_per_s"] = result["frames"] / result["seconds"]
+    torch.set_num_threads(args.threads)
+    checkpoint = pretrained_path()
+    policy = load_policy(checkpoint)
+    result = evaluate(policy, "push", args.episodes, seed=args.seed, progress=not args.json)
+    report = {**result.as_dict(), "checkpoint": str(checkpoint), "policy": policy.config.type}
     _emit(
-        result,
+        report,
         args.json,
         lambda r: (
-            f"robot-policy demo: scripted expert, task 'push', front camera 96x96\n"
-            f"  expert success rate  {r['success_rate']:.2f} over {r['attempted']} episodes\n"
-            f"  recorded             {r['episodes']} episodes, {r['frames']} frames at "
-            f"{r['fps']} fps\n"
-            f"  throughput           {r['frames_per_s']:.0f} frames/s (sim + render + encode)\n"
-            f"  dataset              {r['dataset']}  (inspect: robot-policy dataset info "
-            f"{r['dataset']})"
+            f"robot-policy demo: shipped {r['policy']} policy, task 'push', PyBullet, closed loop\n"
+            f"  success rate   {r['success_rate']:.2f} ({r['successes']}/{r['episodes']} episodes, "
+            f"95% CI {r['ci95_low']:.2f}-{r['ci95_high']:.2f})\n"
+            f"  episode length {r['mean_episode_length']:.1f} steps at 10 Hz\n"
+            f"  chunk latency  {r['mean_chunk_ms']:.1f} ms mean ({args.threads} torch thread)\n"
+            f"  checkpoint     {r['checkpoint']}"
         ),
     )
     return 0
@@ -225,6 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="cameras to record as video (default: none, state only)",
     )
     p.add_argument("--keep-failed", action="store_true", help="also save episodes that failed")
+    p.add_argument(
+        "--action-noise",
+        type=float,
+        default=0.0,
+        metavar="RAD",
+        help="scripted: std of noise on executed joint targets; the clean action is recorded",
+    )
     p.add_argument("--video-codec", default="libsvtav1", help="PyAV encoder for camera videos")
     p.add_argument("--sim-config", type=Path, default=None, help=SIM_CONFIG_HELP)
 
@@ -275,21 +296,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="override the checkpoint's denoising/integration steps",
     )
     p.add_argument("--sim-config", type=Path, default=None, help=SIM_CONFIG_HELP)
+    p.add_argument(
+        "--save-video",
+        type=Path,
+        default=None,
+        metavar="PATH.mp4",
+        help="record the first episode's front camera",
+    )
+    p.add_argument(
+        "--save-plot",
+        type=Path,
+        default=None,
+        metavar="PATH.png",
+        help="plot the first episode's predicted chunks against executed actions",
+    )
 
     p = add("dataset", _cmd_dataset, "inspect a dataset")
     p.add_argument("action", choices=["info"])
     p.add_argument("dir", type=Path)
 
     p = add("bench", _cmd_bench, "benchmarks (results belong in BENCHMARKS.md)")
-    p.add_argument("suite", choices=["sim"])
-    p.add_argument("--seconds", type=float, default=2.0, help="measuring time per case")
+    p.add_argument("suite", choices=["sim", "inference"])
+    p.add_argument("--seconds", type=float, default=2.0, help="sim: measuring time per case")
+    p.add_argument("--threads", type=int, default=1, help="inference: torch intra-op threads")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="inference: checkpoint to time (default: the shipped one)",
+    )
 
     p = add("demo", _cmd_demo, "the main job on the embedded default")
     p.add_argument("--episodes", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--out", type=Path, default=None, help="dataset folder (default out/demo-<time>)"
-    )
+    p.add_argument("--seed", type=int, default=100000)
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     return parser
 
 

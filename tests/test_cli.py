@@ -9,10 +9,14 @@ import pyarrow.parquet as pq
 import pytest
 
 
-def run_cli(*args: str) -> dict:
-    proc = subprocess.run(
+def invoke(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "-m", "robot_policy", *args], capture_output=True, text=True, check=False
     )
+
+
+def run_cli(*args: str) -> dict:
+    proc = invoke(*args)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -20,23 +24,8 @@ def run_cli(*args: str) -> dict:
 @pytest.fixture(scope="module")
 def collected(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("cli") / "push"
-    result = run_cli(
-        "collect",
-        "--task",
-        "push",
-        "--episodes",
-        "2",
-        "--out",
-        str(out),
-        "--teleop",
-        "scripted",
-        "--seed",
-        "3",
-        "--cameras",
-        "front",
-        "--json",
-    )
-    return out, result
+    args = "collect --task push --episodes 2 --teleop scripted --seed 3 --cameras front --json"
+    return out, run_cli(*args.split(), "--out", str(out))
 
 
 def test_collect_reports_and_writes_v3_layout(collected):
@@ -67,20 +56,8 @@ def test_collect_reports_and_writes_v3_layout(collected):
 
 def test_collect_appends_and_dataset_info_agrees(collected):
     out, first = collected
-    second = run_cli(
-        "collect",
-        "--task",
-        "push",
-        "--episodes",
-        "1",
-        "--out",
-        str(out),
-        "--seed",
-        "10",
-        "--cameras",
-        "front",
-        "--json",
-    )
+    args = "collect --task push --episodes 1 --seed 10 --cameras front --json"
+    second = run_cli(*args.split(), "--out", str(out))
     info = run_cli("dataset", "info", str(out), "--json")
     assert info["episodes"] == first["episodes"] + second["episodes"]
     assert info["frames"] == first["frames"] + second["frames"]
@@ -88,44 +65,12 @@ def test_collect_appends_and_dataset_info_agrees(collected):
 
 def test_collect_rejects_appending_a_different_feature_set(collected):
     out, _ = collected
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "robot_policy",
-            "collect",
-            "--task",
-            "push",
-            "--episodes",
-            "1",
-            "--out",
-            str(out),
-            "--json",
-        ],  # no camera: features differ from the existing dataset
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    # No camera this time: the features differ from the existing dataset's.
+    proc = invoke(*"collect --task push --episodes 1 --json".split(), "--out", str(out))
     assert proc.returncode == 2
     assert "observation.images.front" in proc.stderr
 
 
 def test_unknown_task_is_a_usage_error():
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "robot_policy",
-            "collect",
-            "--task",
-            "fly",
-            "--episodes",
-            "1",
-            "--out",
-            "x",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = invoke(*"collect --task fly --episodes 1 --out x".split())
     assert proc.returncode == 2 and "fly" in proc.stderr

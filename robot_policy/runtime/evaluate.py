@@ -11,12 +11,15 @@ import math
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from robot_policy.data.video import EpisodeVideoEncoder
 from robot_policy.policies import ChunkPolicy
+from robot_policy.runtime.chunk_plot import ChunkTrace, plot_chunks
 from robot_policy.sim import SimConfig
 
 
@@ -58,10 +61,20 @@ def evaluate(
     episodes: int,
     seed: int = 0,
     sim_config: SimConfig | None = None,
+    video_path: str | Path | None = None,
+    plot_path: str | Path | None = None,
     progress: bool = True,
 ) -> EvalResult:
+    """Run `episodes` seeded episodes (episode k uses seed `seed + k`); the same seed gives
+    the same result.
+
+    For the first episode, `video_path` records the front camera as mp4 and `plot_path` draws
+    the predicted chunks against the executed actions.
+    """
     cfg = policy.config
     cameras = tuple(k.removeprefix("observation.images.") for k in cfg.camera_keys)
+    if video_path is not None and "front" not in cameras:
+        cameras += ("front",)
     env = (sim_config or SimConfig()).make_env(
         task, cameras=cameras, image_size=tuple(cfg.image_size), control_hz=cfg.fps
     )
@@ -71,6 +84,14 @@ def evaluate(
     successes = 0
     lengths: list[int] = []
     chunk_seconds: list[float] = []
+    # Sampling noise from its own seeded generator makes an evaluation repeatable as a whole.
+    generator = torch.Generator().manual_seed(seed)
+    noise_shape = (1, cfg.horizon, cfg.action_dim)
+    trace = ChunkTrace(env.features["action"]["names"]) if plot_path is not None else None
+    video = None
+    if video_path is not None:
+        height, width = cfg.image_size
+        video = EpisodeVideoEncoder(Path(video_path), int(cfg.fps), height, width, "libx264")
     try:
         bar = tqdm(range(episodes), desc=f"eval {task}", unit="ep", disable=not progress)
         for k in bar:
@@ -81,11 +102,20 @@ def evaluate(
             while True:
                 if not queue:
                     start = time.perf_counter()
-                    chunk = policy.predict_chunk(_stack(history, keys, device))[0].cpu().numpy()
+                    noise = torch.randn(noise_shape, generator=generator).to(device)
+                    chunk = policy.predict_chunk(_stack(history, keys, device), noise)
+                    chunk = chunk[0].cpu().numpy()
                     chunk_seconds.append(time.perf_counter() - start)
                     first = cfg.n_obs_steps - 1
                     queue.extend(chunk[first : first + cfg.n_action_steps])
-                obs, _, terminated, truncated, info = env.step(queue.popleft().astype(np.float32))
+                    if trace is not None and k == 0:
+                        trace.chunks.append((length - first, chunk))
+                if video is not None and k == 0:
+                    video.add(obs["observation.images.front"])
+                action = queue.popleft().astype(np.float32)
+                if trace is not None and k == 0:
+                    trace.executed.append(action)
+                obs, _, terminated, truncated, info = env.step(action)
                 history.append(obs)
                 length += 1
                 success = bool(info["is_success"])
@@ -94,8 +124,16 @@ def evaluate(
             successes += success
             lengths.append(length)
             bar.set_postfix(success=f"{successes}/{k + 1}")
+            if video is not None and k == 0:
+                video.finish()
+    except BaseException:
+        if video is not None:
+            video.abort()
+        raise
     finally:
         env.close()
+    if trace is not None:
+        plot_chunks(trace, plot_path, title=f"{task}, seed {seed}: predicted vs executed")
     low, high = wilson_interval(successes, episodes)
     return EvalResult(
         task=task,

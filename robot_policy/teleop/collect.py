@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from robot_policy.data import DatasetWriter
@@ -42,6 +43,7 @@ def collect_scripted(
     keep_failed: bool = False,
     video_codec: str = "libsvtav1",
     sim_config: SimConfig | None = None,
+    action_noise: float = 0.0,
     progress: bool = True,
 ) -> CollectResult:
     """Run `episodes` seeded expert episodes and save them.
@@ -50,7 +52,13 @@ def collect_scripted(
     `settle_steps` control steps after the task first reports success (so demonstrations show
     the goal being held, not only touched) or when the env truncates. Failed attempts are
     dropped by default: imitation learning copies whatever it is shown.
+
+    `action_noise` (rad, std) perturbs the arm joint targets that are *executed* while the
+    expert's clean action is *recorded* (DART): the demonstrations then show how the expert
+    comes back from small deviations, the states a learned policy drifts into.
     """
+    if action_noise < 0:
+        raise ValueError(f"action_noise must be >= 0, got {action_noise}")
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     env = (sim_config or SimConfig()).make_env(task, cameras=tuple(cameras))
@@ -70,13 +78,17 @@ def collect_scripted(
             for k in bar:
                 obs, _ = env.reset(seed=seed + k)
                 expert.reset()
+                noise = np.random.default_rng(seed + k)
                 first_success = None
                 length = 0
                 while True:
                     action = expert.act(obs)
                     writer.add_frame({**obs, "action": action}, task=unwrapped.task_description)
                     length += 1
-                    obs, _, terminated, truncated, info = env.step(action)
+                    executed = action.copy()
+                    if action_noise:
+                        executed[:7] += noise.normal(0.0, action_noise, 7).astype(np.float32)
+                    obs, _, terminated, truncated, info = env.step(executed)
                     if first_success is None and info["is_success"]:
                         first_success = length
                     settled = first_success is not None and length - first_success >= settle_steps

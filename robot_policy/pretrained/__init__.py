@@ -1,0 +1,16 @@
+"""Checkpoints that ship inside the package, each produced by the project's own `collect` and
+`train` commands (the README beside each records exactly how, and what it scored)."""
+
+from pathlib import Path
+
+DEFAULT = "push_flow"
+
+
+def pretrained_path(name: str = DEFAULT) -> Path:
+    path = Path(__file__).parent / name
+    if not (path / "config.json").is_file():
+        available = sorted(
+            p.name for p in Path(__file__).parent.iterdir() if (p / "config.json").is_file()
+        )
+        raise FileNotFoundError(f"no shipped checkpoint {name!r}; available: {available}")
+    return path

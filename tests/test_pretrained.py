@@ -1,0 +1,32 @@
+"""The shipped checkpoint: it loads, it is what its README says, and it does the task."""
+
+import json
+import subprocess
+import sys
+
+from robot_policy.policies import read_checkpoint_config
+from robot_policy.pretrained import DEFAULT, pretrained_path
+
+
+def test_shipped_checkpoint_is_small_and_documented():
+    path = pretrained_path()
+    assert (path / "model.safetensors").stat().st_size <= 20 * 2**20
+    config, metadata = read_checkpoint_config(path)
+    readme = (path / "README.md").read_text()
+    assert f"--policy {config.type}" in readme
+    assert f"--steps {metadata['step']}" in readme
+
+
+def test_demo_runs_the_shipped_policy_closed_loop():
+    """`robot-policy demo`: seeded episodes with the shipped policy must mostly succeed."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "robot_policy", "demo", "--episodes", "10", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["episodes"] == 10
+    assert report["success_rate"] >= 0.7, report
+    assert report["checkpoint"].endswith(DEFAULT)
