@@ -115,7 +115,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     policy = load_policy(args.checkpoint, device=args.device)
     if args.inference_steps is not None:
-        policy.config.num_inference_steps = args.inference_steps
+        policy.set_inference_steps(args.inference_steps)
     result = evaluate(
         policy,
         args.task,
@@ -164,6 +164,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from robot_policy.pretrained import pretrained_path
 
         policy = load_policy(args.checkpoint or pretrained_path())
+        if args.inference_steps is not None:
+            policy.set_inference_steps(args.inference_steps)
         result = benchmark.run(policy, threads=args.threads)
     _emit(
         result,
@@ -202,6 +204,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         ),
     )
     return 0
+
+
+def _add_inference_steps(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--inference-steps",
+        type=int,
+        default=None,
+        help="override the checkpoint's denoising/integration steps",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -289,12 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    p.add_argument(
-        "--inference-steps",
-        type=int,
-        default=None,
-        help="override the checkpoint's denoising/integration steps",
-    )
+    _add_inference_steps(p)
     p.add_argument("--sim-config", type=Path, default=None, help=SIM_CONFIG_HELP)
     p.add_argument(
         "--save-video",
@@ -325,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="inference: checkpoint to time (default: the shipped one)",
     )
+    _add_inference_steps(p)
 
     p = add("demo", _cmd_demo, "the main job on the embedded default")
     p.add_argument("--episodes", type=int, default=10)

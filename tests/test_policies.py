@@ -224,3 +224,13 @@ def test_invalid_config_values_are_rejected():
         small_config("flow", n_action_steps=20)
     with pytest.raises(ValueError, match="integrator"):
         small_config("flow", integrator="rk4")
+
+
+def test_inference_steps_can_change_after_training_but_stay_valid():
+    policy = make_policy(small_config("diffusion", cameras=False))
+    policy.set_inference_steps(100)
+    assert policy.config.num_inference_steps == 100
+    with pytest.raises(ValueError, match="num_inference_steps"):
+        policy.set_inference_steps(0)
+    with pytest.raises(ValueError, match="num_inference_steps"):
+        policy.set_inference_steps(101)  # more than the 100 training timesteps

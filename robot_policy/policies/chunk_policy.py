@@ -7,6 +7,7 @@ observation layout and the U-Net, lives here once.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 
@@ -85,6 +86,10 @@ class ChunkPolicy(nn.Module, ABC):
             return per_element.mean()
         keep = (~pad.bool()).unsqueeze(-1).to(per_element.dtype)
         return (per_element * keep).sum() / keep.sum().clamp_min(1.0) / per_element.shape[-1]
+
+    def set_inference_steps(self, steps: int) -> None:
+        """Change the sampling step count after training (the config re-validates it)."""
+        self.config = dataclasses.replace(self.config, num_inference_steps=steps)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         """The training loss, as forward, so DistributedDataParallel can wrap the policy."""

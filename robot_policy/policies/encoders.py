@@ -72,9 +72,11 @@ class ImageEncoder(nn.Module):
             nn.GroupNorm(n_groups, channels[0]),
             nn.ReLU(inplace=True),
         ]
+        # Every block halves the resolution (84 px -> 6x6 keypoint maps): on a CPU the early
+        # full-resolution blocks would cost 3x the time for little a keypoint head can use.
         width = channels[0]
-        for i, ch in enumerate(channels):
-            layers.append(ResidualBlock2d(width, ch, stride=1 if i == 0 else 2, n_groups=n_groups))
+        for ch in channels:
+            layers.append(ResidualBlock2d(width, ch, stride=2, n_groups=n_groups))
             width = ch
         self.backbone = nn.Sequential(*layers)
         with torch.no_grad():
