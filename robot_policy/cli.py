@@ -110,10 +110,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
     from robot_policy.policies import load_policy
+    from robot_policy.policies.device import select_device
     from robot_policy.runtime.evaluate import evaluate
 
     torch.set_num_threads(args.threads)
-    policy = load_policy(args.checkpoint, device=args.device)
+    policy = load_policy(args.checkpoint, device=select_device(args.device))
     if args.inference_steps is not None:
         policy.set_inference_steps(args.inference_steps)
     result = evaluate(
@@ -268,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--checkpoint-every", type=int, default=1000)
@@ -298,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=100000,
         help="episode k uses seed SEED+k (default keeps clear of collection seeds)",
     )
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     _add_inference_steps(p)
     p.add_argument("--sim-config", type=Path, default=None, help=SIM_CONFIG_HELP)

@@ -234,3 +234,13 @@ def test_inference_steps_can_change_after_training_but_stay_valid():
         policy.set_inference_steps(0)
     with pytest.raises(ValueError, match="num_inference_steps"):
         policy.set_inference_steps(101)  # more than the 100 training timesteps
+
+
+def test_device_selection_is_explicit():
+    from robot_policy.policies.device import select_device
+
+    assert select_device("cpu").type == "cpu"
+    assert select_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA"):
+            select_device("cuda")

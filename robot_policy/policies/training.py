@@ -26,6 +26,7 @@ from tqdm import tqdm
 from robot_policy.data import LeRobotDataset, WindowDataset
 from robot_policy.policies.checkpoint import save_policy
 from robot_policy.policies.config import CONFIG_TYPES, PolicyConfig
+from robot_policy.policies.device import select_device
 from robot_policy.policies.factory import make_policy
 
 TRAINING_STATE_FILE = "training_state.pt"
@@ -44,7 +45,7 @@ class TrainSettings:
     warmup_steps: int = 500
     ema_power: float = 0.75
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"
     threads: int | None = None
     num_workers: int = 0
     checkpoint_every: int = 1000
@@ -95,7 +96,7 @@ def train(settings: TrainSettings, progress: bool = True) -> dict[str, Any] | No
     rank, world = _distributed()
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    device = torch.device(settings.device)
+    device = select_device(settings.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     torch.manual_seed(settings.seed + rank)
