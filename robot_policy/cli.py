@@ -122,6 +122,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         args.task,
         args.episodes,
         seed=args.seed,
+        strategy=args.strategy,
         sim_config=_sim_config(args.sim_config),
         video_path=args.save_video,
         plot_path=args.save_plot,
@@ -160,6 +161,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from robot_policy.sim import benchmark
 
         result = benchmark.run(seconds_per_case=args.seconds)
+    elif args.suite == "safety":
+        from robot_policy.safety import benchmark
+
+        result = benchmark.run()
     else:
         from robot_policy.policies import benchmark, load_policy
         from robot_policy.pretrained import pretrained_path
@@ -302,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     _add_inference_steps(p)
+    p.add_argument(
+        "--strategy",
+        default="receding",
+        choices=["receding", "ensemble"],
+        help="chunk execution: receding horizon (DP) or temporal ensembling (ACT)",
+    )
     p.add_argument("--sim-config", type=Path, default=None, help=SIM_CONFIG_HELP)
     p.add_argument(
         "--save-video",
@@ -323,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path)
 
     p = add("bench", _cmd_bench, "benchmarks (results belong in BENCHMARKS.md)")
-    p.add_argument("suite", choices=["sim", "inference"])
+    p.add_argument("suite", choices=["sim", "inference", "safety"])
     p.add_argument("--seconds", type=float, default=2.0, help="sim: measuring time per case")
     p.add_argument("--threads", type=int, default=1, help="inference: torch intra-op threads")
     p.add_argument(

@@ -94,3 +94,13 @@ def test_torchrun_two_process_ddp_on_cpu(reach_dataset, tmp_path):
     assert len(reports) == 1, "exactly one report, from rank 0"
     assert reports[0]["world_size"] == 2 and reports[0]["steps"] == 20
     load_policy(out)
+
+
+def test_eval_with_temporal_ensembling_replans_every_step(reach_dataset, tmp_path):
+    train(settings(reach_dataset, tmp_path / "ckpt", steps=20), progress=False)
+    policy = load_policy(tmp_path / "ckpt")
+    ensemble = evaluate(policy, "reach", episodes=2, seed=5, strategy="ensemble", progress=False)
+    assert ensemble.strategy == "ensemble" and ensemble.chunks_per_step == 1.0
+    receding = evaluate(policy, "reach", episodes=2, seed=5, progress=False)
+    n = policy.config.n_action_steps
+    assert 1 / n <= receding.chunks_per_step <= 1 / n + 2 / receding.mean_episode_length

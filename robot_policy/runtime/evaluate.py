@@ -1,8 +1,10 @@
 """Closed-loop evaluation of a chunk policy in sim, without ROS.
 
-Receding horizon, as in Diffusion Policy: predict `horizon` actions from the last
-`n_obs_steps` observations, execute the `n_action_steps` that start at the current step, then
-re-plan. An episode succeeds the first time the task reports success.
+Each predicted chunk is placed in (simulated) time and handed to the same `ChunkScheduler` the
+control loop uses. `receding` (Diffusion Policy): predict `horizon` actions from the last
+`n_obs_steps` observations, execute `n_action_steps` of them, re-plan. `ensemble` (ACT):
+re-plan every step and average all chunks that cover the current step. An episode succeeds
+the first time the task reports success.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from tqdm import tqdm
 from robot_policy.data.video import EpisodeVideoEncoder
 from robot_policy.policies import ChunkPolicy
 from robot_policy.runtime.chunk_plot import ChunkTrace, plot_chunks
+from robot_policy.runtime.chunks import ChunkScheduler, SchedulerConfig, Strategy, TimedChunk
 from robot_policy.sim import SimConfig
 
 
@@ -37,12 +40,14 @@ def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float
 @dataclass(frozen=True)
 class EvalResult:
     task: str
+    strategy: str
     episodes: int
     successes: int
     success_rate: float
     ci95_low: float
     ci95_high: float
     mean_episode_length: float
+    chunks_per_step: float  # policy calls per executed action: 1/n_action_steps .. 1
     mean_chunk_ms: float
 
     def as_dict(self) -> dict:
@@ -60,6 +65,7 @@ def evaluate(
     task: str,
     episodes: int,
     seed: int = 0,
+    strategy: Strategy = "receding",
     sim_config: SimConfig | None = None,
     video_path: str | Path | None = None,
     plot_path: str | Path | None = None,
@@ -79,6 +85,10 @@ def evaluate(
         task, cameras=cameras, image_size=tuple(cfg.image_size), control_hz=cfg.fps
     )
     keys = cfg.state_keys + cfg.camera_keys
+    dt = 1.0 / cfg.fps
+    schedule = SchedulerConfig(
+        strategy=strategy, n_action_steps=cfg.n_action_steps if strategy == "receding" else 1
+    )
     device = next(policy.parameters()).device
     policy.eval()
     successes = 0
@@ -97,22 +107,24 @@ def evaluate(
         for k in bar:
             obs, _ = env.reset(seed=seed + k)
             history = deque([obs] * cfg.n_obs_steps, maxlen=cfg.n_obs_steps)
-            queue: deque[np.ndarray] = deque()
+            scheduler = ChunkScheduler(schedule)
             success, length = False, 0
             while True:
-                if not queue:
+                now = length * dt
+                if scheduler.needs_chunk(now):
                     start = time.perf_counter()
                     noise = torch.randn(noise_shape, generator=generator).to(device)
                     chunk = policy.predict_chunk(_stack(history, keys, device), noise)
                     chunk = chunk[0].cpu().numpy()
                     chunk_seconds.append(time.perf_counter() - start)
-                    first = cfg.n_obs_steps - 1
-                    queue.extend(chunk[first : first + cfg.n_action_steps])
+                    # The action window starts n_obs_steps - 1 steps in the past (DP convention).
+                    current = cfg.n_obs_steps - 1
+                    scheduler.add(TimedChunk(now, dt, chunk[current:]), now)
                     if trace is not None and k == 0:
-                        trace.chunks.append((length - first, chunk))
+                        trace.chunks.append((length - current, chunk))
                 if video is not None and k == 0:
                     video.add(obs["observation.images.front"])
-                action = queue.popleft().astype(np.float32)
+                action = scheduler.action(now).astype(np.float32)
                 if trace is not None and k == 0:
                     trace.executed.append(action)
                 obs, _, terminated, truncated, info = env.step(action)
@@ -137,11 +149,13 @@ def evaluate(
     low, high = wilson_interval(successes, episodes)
     return EvalResult(
         task=task,
+        strategy=strategy,
         episodes=episodes,
         successes=successes,
         success_rate=successes / episodes,
         ci95_low=low,
         ci95_high=high,
         mean_episode_length=float(np.mean(lengths)),
+        chunks_per_step=len(chunk_seconds) / sum(lengths),
         mean_chunk_ms=1000 * float(np.mean(chunk_seconds)),
     )
