@@ -123,6 +123,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         args.episodes,
         seed=args.seed,
         strategy=args.strategy,
+        latency_ms=args.latency_ms,
         sim_config=_sim_config(args.sim_config),
         video_path=args.save_video,
         plot_path=args.save_plot,
@@ -165,6 +166,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from robot_policy.safety import benchmark
 
         result = benchmark.run()
+    elif args.suite == "latency":
+        return _bench_latency(args)
     else:
         from robot_policy.policies import benchmark, load_policy
         from robot_policy.pretrained import pretrained_path
@@ -178,6 +181,38 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         args.json,
         lambda r: "\n".join(
             f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}" for k, v in r.items()
+        ),
+    )
+    return 0
+
+
+def _bench_latency(args: argparse.Namespace) -> int:
+    import torch
+
+    from robot_policy.policies import load_policy
+    from robot_policy.pretrained import pretrained_path
+    from robot_policy.runtime.latency_sweep import plot_sweep, sweep
+
+    torch.set_num_threads(args.threads)
+    policy = load_policy(args.checkpoint or pretrained_path())
+    rows = sweep(
+        policy,
+        args.task,
+        [float(v) for v in args.latencies.split(",")],
+        [s.strip() for s in args.strategies.split(",")],
+        args.episodes,
+        progress=not args.json,
+    )
+    result = {"task": args.task, "episodes": args.episodes, "rows": rows}
+    if args.plot:
+        result["plot"] = str(plot_sweep(rows, args.plot, title=f"{args.task}: success vs latency"))
+    _emit(
+        result,
+        args.json,
+        lambda r: "\n".join(
+            f"{row['strategy']:>9} {row['latency_ms']:6.0f} ms  success {row['success_rate']:.2f} "
+            f"[{row['ci95_low']:.2f}, {row['ci95_high']:.2f}]"
+            for row in r["rows"]
         ),
     )
     return 0
@@ -313,6 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["receding", "ensemble"],
         help="chunk execution: receding horizon (DP) or temporal ensembling (ACT)",
     )
+    p.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="inject this inference delay (simulated time) between observation and chunk",
+    )
     p.add_argument("--sim-config", type=Path, default=None, help=SIM_CONFIG_HELP)
     p.add_argument(
         "--save-video",
@@ -334,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path)
 
     p = add("bench", _cmd_bench, "benchmarks (results belong in BENCHMARKS.md)")
-    p.add_argument("suite", choices=["sim", "inference", "safety"])
+    p.add_argument("suite", choices=["sim", "inference", "safety", "latency"])
     p.add_argument("--seconds", type=float, default=2.0, help="sim: measuring time per case")
     p.add_argument("--threads", type=int, default=1, help="inference: torch intra-op threads")
     p.add_argument(
@@ -344,6 +385,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="inference: checkpoint to time (default: the shipped one)",
     )
     _add_inference_steps(p)
+    p.add_argument("--task", default="push", help="latency: task to evaluate on")
+    p.add_argument("--episodes", type=int, default=50, help="latency: episodes per point")
+    p.add_argument("--latencies", default="0,100,200,300", help="latency: ms, comma-separated")
+    p.add_argument(
+        "--strategies", default="receding,ensemble", help="latency: comma-separated strategies"
+    )
+    p.add_argument("--plot", type=Path, default=None, help="latency: write a PNG plot here")
 
     p = add("demo", _cmd_demo, "the main job on the embedded default")
     p.add_argument("--episodes", type=int, default=10)

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -104,3 +105,24 @@ def test_eval_with_temporal_ensembling_replans_every_step(reach_dataset, tmp_pat
     receding = evaluate(policy, "reach", episodes=2, seed=5, progress=False)
     n = policy.config.n_action_steps
     assert 1 / n <= receding.chunks_per_step <= 1 / n + 2 / receding.mean_episode_length
+
+
+def test_injected_latency_holds_until_the_first_chunk_arrives(reach_dataset, tmp_path, monkeypatch):
+    import robot_policy.runtime.evaluate as evaluation
+
+    train(settings(reach_dataset, tmp_path / "ckpt", steps=20), progress=False)
+    policy = load_policy(tmp_path / "ckpt")
+    traces = []
+    monkeypatch.setattr(evaluation, "plot_chunks", lambda trace, *a, **k: traces.append(trace))
+    outcome = evaluate(
+        policy, "reach", episodes=1, seed=3, latency_ms=250, plot_path="x.png", progress=False
+    )
+    assert outcome.latency_ms == 250
+    executed = np.asarray(traces[0].executed)
+    first_stamp, first_chunk = traces[0].chunks[0]
+    current = policy.config.n_obs_steps - 1
+    # Steps 0..2 come before the chunk lands at 0.25 s: the arm holds its start state.
+    np.testing.assert_array_equal(executed[0], executed[2])
+    # Step 3 (t = 0.3 s) runs the first chunk's action for t = 0.3 s: its fourth fresh action.
+    np.testing.assert_allclose(executed[3], first_chunk[current + 3], rtol=1e-6)
+    assert first_stamp == -current

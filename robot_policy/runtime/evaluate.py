@@ -41,6 +41,7 @@ def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float
 class EvalResult:
     task: str
     strategy: str
+    latency_ms: float
     episodes: int
     successes: int
     success_rate: float
@@ -66,6 +67,7 @@ def evaluate(
     episodes: int,
     seed: int = 0,
     strategy: Strategy = "receding",
+    latency_ms: float = 0.0,
     sim_config: SimConfig | None = None,
     video_path: str | Path | None = None,
     plot_path: str | Path | None = None,
@@ -74,7 +76,9 @@ def evaluate(
     """Run `episodes` seeded episodes (episode k uses seed `seed + k`); the same seed gives
     the same result.
 
-    For the first episode, `video_path` records the front camera as mp4 and `plot_path` draws
+    `latency_ms` delays every chunk's arrival by that much simulated time (the sim waits for
+    nobody, as a real arm would not); while no chunk covers the present, the last action is
+    held. For the first episode, `video_path` records the front camera as mp4 and `plot_path` draws
     the predicted chunks against the executed actions.
     """
     cfg = policy.config
@@ -86,6 +90,9 @@ def evaluate(
     )
     keys = cfg.state_keys + cfg.camera_keys
     dt = 1.0 / cfg.fps
+    if not latency_ms >= 0:
+        raise ValueError(f"latency_ms must be >= 0, got {latency_ms}")
+    latency_s = latency_ms / 1000.0
     schedule = SchedulerConfig(
         strategy=strategy, n_action_steps=cfg.n_action_steps if strategy == "receding" else 1
     )
@@ -108,10 +115,15 @@ def evaluate(
             obs, _ = env.reset(seed=seed + k)
             history = deque([obs] * cfg.n_obs_steps, maxlen=cfg.n_obs_steps)
             scheduler = ChunkScheduler(schedule)
+            in_flight: tuple[float, TimedChunk] | None = None  # (arrival time, chunk)
+            hold = obs["observation.state"]  # until a first chunk arrives: stay where we are
             success, length = False, 0
             while True:
                 now = length * dt
-                if scheduler.needs_chunk(now):
+                if in_flight is not None and now + 1e-9 >= in_flight[0]:
+                    scheduler.add(in_flight[1], now)
+                    in_flight = None
+                if in_flight is None and scheduler.needs_chunk(now):
                     start = time.perf_counter()
                     noise = torch.randn(noise_shape, generator=generator).to(device)
                     chunk = policy.predict_chunk(_stack(history, keys, device), noise)
@@ -119,12 +131,21 @@ def evaluate(
                     chunk_seconds.append(time.perf_counter() - start)
                     # The action window starts n_obs_steps - 1 steps in the past (DP convention).
                     current = cfg.n_obs_steps - 1
-                    scheduler.add(TimedChunk(now, dt, chunk[current:]), now)
+                    timed = TimedChunk(now, dt, chunk[current:])
+                    # Simulated inference delay: the chunk reaches the scheduler `latency_s`
+                    # after the observation it was computed from, its first actions stale.
+                    if latency_s > 0:
+                        in_flight = (now + latency_s, timed)
+                    else:
+                        scheduler.add(timed, now)
                     if trace is not None and k == 0:
                         trace.chunks.append((length - current, chunk))
                 if video is not None and k == 0:
                     video.add(obs["observation.images.front"])
-                action = scheduler.action(now).astype(np.float32)
+                scheduled = scheduler.action(now)
+                if scheduled is not None:
+                    hold = scheduled
+                action = hold.astype(np.float32)
                 if trace is not None and k == 0:
                     trace.executed.append(action)
                 obs, _, terminated, truncated, info = env.step(action)
@@ -150,6 +171,7 @@ def evaluate(
     return EvalResult(
         task=task,
         strategy=strategy,
+        latency_ms=latency_ms,
         episodes=episodes,
         successes=successes,
         success_rate=successes / episodes,
