@@ -1,2 +1,2 @@
-"""Executing chunk policies in time: closed-loop evaluation (scheduler, async worker and
-fixed-rate loop arrive with the runtime issue)."""
+"""Executing chunk policies in time: timestamped chunks and the scheduler that picks the action
+for now, the background inference worker, the fixed-rate loop, and closed-loop evaluation."""

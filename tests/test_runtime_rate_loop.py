@@ -1,0 +1,101 @@
+"""RateLoop on a fake clock: deadlines, overruns, skip-ahead and jitter, with no real sleeping."""
+
+import math
+
+import pytest
+
+from robot_policy.runtime.rate_loop import RateLoop
+
+
+class FakeTime:
+    """A clock that only moves when the loop sleeps (plus `oversleep`) or the test does work."""
+
+    def __init__(self, start: float = 0.0, oversleep: float = 0.0, sleep_fraction: float = 1.0):
+        self.t = start
+        self.oversleep = oversleep
+        self.sleep_fraction = sleep_fraction  # < 1: sleep() returns early
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds * self.sleep_fraction + self.oversleep
+
+
+def loop_on(fake: FakeTime, rate_hz: float = 4.0) -> RateLoop:  # 4 Hz: period 0.25, exact
+    return RateLoop(rate_hz, clock=fake.clock, sleep=fake.sleep)
+
+
+def test_absolute_deadlines_do_not_drift():
+    fake = FakeTime(start=10.0)
+    loop = loop_on(fake)
+    scheduled = []
+    for _ in range(100):
+        scheduled.append(loop.wait())
+        fake.t += 0.0625  # work inside the tick
+    assert scheduled == [10.0 + k * 0.25 for k in range(100)]
+    assert fake.sleeps == [0.1875] * 99
+    stats = loop.stats()
+    assert stats["ticks"] == 100 and stats["overruns"] == 0 and stats["skipped_ticks"] == 0
+    assert stats["jitter_ms_p50"] == 0.0 and stats["jitter_ms_p99"] == 0.0
+    assert stats["rate_hz_measured"] == pytest.approx(4.0)
+
+
+def test_jitter_is_actual_minus_scheduled():
+    fake = FakeTime(oversleep=0.002)
+    loop = loop_on(fake)
+    for _ in range(11):
+        loop.wait()
+    stats = loop.stats()
+    assert stats["jitter_ms_p50"] == pytest.approx(2.0)
+    assert stats["jitter_ms_p99"] == pytest.approx(2.0)
+    # Oversleep does not accumulate: the last tick starts 2 ms late, not 20 ms.
+    assert fake.t == pytest.approx(10 * 0.25 + 0.002)
+    assert stats["rate_hz_measured"] == pytest.approx(10 / 2.502)
+
+
+def test_late_tick_within_a_period_runs_at_once_without_an_overrun():
+    fake = FakeTime()
+    loop = loop_on(fake)
+    loop.wait()
+    fake.t = 0.375  # deadline 0.25 missed by half a period
+    assert loop.wait() == 0.25
+    assert fake.sleeps == []
+    assert loop.wait() == 0.5  # the schedule keeps its grid
+    assert fake.sleeps == [0.125]
+    stats = loop.stats()
+    assert stats["overruns"] == 0
+    assert stats["jitter_ms_p99"] == pytest.approx(125.0, rel=0.02)
+
+
+def test_overrun_skips_to_the_next_future_deadline_instead_of_bursting():
+    fake = FakeTime()
+    loop = loop_on(fake)
+    loop.wait()
+    fake.t = 0.875  # ticks at 0.25, 0.5 and 0.75 are gone
+    assert loop.wait() == 1.0
+    assert fake.sleeps == [0.125]
+    assert loop.wait() == 1.25
+    stats = loop.stats()
+    assert stats["overruns"] == 1 and stats["skipped_ticks"] == 3 and stats["ticks"] == 3
+
+
+def test_early_wake_sleeps_again_until_the_deadline():
+    fake = FakeTime(sleep_fraction=0.5)
+    loop = loop_on(fake)
+    loop.wait()
+    assert loop.wait() == 0.25
+    assert fake.t >= 0.25
+    assert len(fake.sleeps) > 1
+
+
+def test_stats_before_a_second_tick_and_invalid_rates():
+    loop = loop_on(FakeTime())
+    stats = loop.stats()
+    assert stats["ticks"] == 0 and math.isnan(stats["jitter_ms_p50"])
+    assert math.isnan(stats["rate_hz_measured"])
+    for bad in (0.0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="rate_hz"):
+            RateLoop(bad)
