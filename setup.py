@@ -56,6 +56,8 @@ setup(
         "diffusers>=0.30",
         "safetensors>=0.4",
         "matplotlib>=3.8",
+        # Dense QP for the safety filter's barrier constraints: exact, microseconds at this size.
+        "quadprog>=0.1.14",
     ],
     extras_require={
         "ros": ROS_WHEELS,

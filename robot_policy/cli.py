@@ -163,9 +163,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         result = benchmark.run(seconds_per_case=args.seconds)
     elif args.suite == "safety":
-        from robot_policy.safety import benchmark
+        from robot_policy.safety import benchmark, benchmark_cbf
 
-        result = benchmark.run()
+        joint, cbf = benchmark.run(), benchmark_cbf.run()
+        result = {**joint, **cbf, "iterations": joint["iterations"]}
+        result["cbf_iterations"] = cbf["iterations"]
     elif args.suite == "latency":
         return _bench_latency(args)
     else:
