@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from robot_policy.runtime import figures
+
 
 @dataclass
 class ChunkTrace:
@@ -23,11 +25,7 @@ class ChunkTrace:
 
 
 def plot_chunks(trace: ChunkTrace, path: str | Path, title: str = "") -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = figures.pyplot()
     executed = np.asarray(trace.executed)
     dims = executed.shape[1]
     cols = 2
@@ -47,9 +45,4 @@ def plot_chunks(trace: ChunkTrace, path: str | Path, title: str = "") -> Path:
     for ax in axes[-1]:
         ax.set_xlabel("control step")
     fig.suptitle(title or "predicted chunks (colour, oldest to newest) vs executed actions")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return figures.save(fig, path)

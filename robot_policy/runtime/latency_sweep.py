@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from robot_policy.policies import ChunkPolicy
+from robot_policy.runtime import figures
 from robot_policy.runtime.chunks import Strategy
 from robot_policy.runtime.evaluate import evaluate
 
@@ -32,11 +33,7 @@ def sweep(
 
 
 def plot_sweep(rows: Sequence[dict], path: str | Path, title: str = "") -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = figures.pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for strategy in dict.fromkeys(r["strategy"] for r in rows):
         own = sorted((r for r in rows if r["strategy"] == strategy), key=lambda r: r["latency_ms"])
@@ -51,9 +48,4 @@ def plot_sweep(rows: Sequence[dict], path: str | Path, title: str = "") -> Path:
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title(title or "success vs latency")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return figures.save(fig, path)
