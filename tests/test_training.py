@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -57,8 +58,15 @@ def test_loss_falls_and_checkpoint_runs_closed_loop(reach_dataset, tmp_path, pol
     assert metadata["step"] == 200 and metadata["dataset"] == str(reach_dataset)
     # The stats travel inside the checkpoint: normalized actions of the data sit in [-1, 1].
     assert torch.all(loaded.normalizer._low("action") < loaded.normalizer._high("action") + 1e-6)
-    outcome = evaluate(loaded, "reach", episodes=2, seed=1000, progress=False)
+    video, plot = tmp_path / "episode.mp4", tmp_path / "chunks.png"
+    outcome = evaluate(
+        loaded, "reach", episodes=2, seed=1000, video_path=video, plot_path=plot, progress=False
+    )
     assert outcome.episodes == 2 and 0.0 <= outcome.success_rate <= 1.0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with av.open(str(video)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    assert 1 <= frames <= 50  # one frame per step of the first episode (reach: 50 at most)
 
 
 def test_resume_continues_from_the_saved_step(reach_dataset, tmp_path):
