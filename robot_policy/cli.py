@@ -124,6 +124,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         seed=args.seed,
         strategy=args.strategy,
         latency_ms=args.latency_ms,
+        safety=not args.no_safety,
         sim_config=_sim_config(args.sim_config),
         video_path=args.save_video,
         plot_path=args.save_plot,
@@ -243,6 +244,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             f"95% CI {r['ci95_low']:.2f}-{r['ci95_high']:.2f})\n"
             f"  episode length {r['mean_episode_length']:.1f} steps at 10 Hz\n"
             f"  chunk latency  {r['mean_chunk_ms']:.1f} ms mean ({args.threads} torch thread)\n"
+            f"  safety filter  changed {r['safety_interventions']} of "
+            f"{round(r['mean_episode_length'] * r['episodes'])} commands (rate limits)\n"
             f"  checkpoint     {r['checkpoint']}"
         ),
     )
@@ -355,6 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="inject this inference delay (simulated time) between observation and chunk",
+    )
+    p.add_argument(
+        "--no-safety",
+        action="store_true",
+        help="bypass the safety filter (on by default; for measuring what it changes)",
     )
     p.add_argument("--sim-config", type=Path, default=None, help=SIM_CONFIG_HELP)
     p.add_argument(

@@ -123,7 +123,14 @@ def test_injected_latency_holds_until_the_first_chunk_arrives(reach_dataset, tmp
     traces = []
     monkeypatch.setattr(evaluation, "plot_chunks", lambda trace, *a, **k: traces.append(trace))
     outcome = evaluate(
-        policy, "reach", episodes=1, seed=3, latency_ms=250, plot_path="x.png", progress=False
+        policy,
+        "reach",
+        episodes=1,
+        seed=3,
+        latency_ms=250,
+        safety=False,  # compare the scheduler's picks with the chunk, unfiltered
+        plot_path="x.png",
+        progress=False,
     )
     assert outcome.latency_ms == 250
     executed = np.asarray(traces[0].executed)
@@ -134,3 +141,21 @@ def test_injected_latency_holds_until_the_first_chunk_arrives(reach_dataset, tmp
     # Step 3 (t = 0.3 s) runs the first chunk's action for t = 0.3 s: its fourth fresh action.
     np.testing.assert_allclose(executed[3], first_chunk[current + 3], rtol=1e-6)
     assert first_stamp == -current
+
+
+def test_eval_sends_every_action_through_the_safety_filter(reach_dataset, tmp_path, monkeypatch):
+    import robot_policy.runtime.evaluate as evaluation
+    from robot_policy.robots import panda
+    from robot_policy.safety import SafetyLimits
+
+    train(settings(reach_dataset, tmp_path / "ckpt", steps=20), progress=False)
+    policy = load_policy(tmp_path / "ckpt")  # barely trained: its actions are rough
+    traces = []
+    monkeypatch.setattr(evaluation, "plot_chunks", lambda trace, *a, **k: traces.append(trace))
+    outcome = evaluate(policy, "reach", episodes=1, seed=3, plot_path="x.png", progress=False)
+    assert outcome.safety and outcome.safety_interventions > 0
+    executed = np.asarray(traces[0].executed, dtype=np.float64)
+    limits = SafetyLimits.from_robot(panda()).arrays(traces[0].action_names)
+    assert np.all(executed >= limits["lower"] - 1e-6) and np.all(executed <= limits["upper"] + 1e-6)
+    speed = np.abs(np.diff(executed, axis=0)) / (1.0 / policy.config.fps)
+    assert np.all(speed <= limits["velocity"] + 1e-4)

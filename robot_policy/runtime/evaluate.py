@@ -23,6 +23,7 @@ from robot_policy.data.video import EpisodeVideoEncoder
 from robot_policy.policies import ChunkPolicy
 from robot_policy.runtime.chunk_plot import ChunkTrace, plot_chunks
 from robot_policy.runtime.chunks import ChunkScheduler, SchedulerConfig, Strategy, TimedChunk
+from robot_policy.safety import SafetyFilter, SafetyLimits
 from robot_policy.sim import SimConfig
 
 
@@ -42,6 +43,7 @@ class EvalResult:
     task: str
     strategy: str
     latency_ms: float
+    safety: bool
     episodes: int
     successes: int
     success_rate: float
@@ -50,6 +52,7 @@ class EvalResult:
     mean_episode_length: float
     chunks_per_step: float  # policy calls per executed action: 1/n_action_steps .. 1
     mean_chunk_ms: float
+    safety_interventions: int  # control ticks whose command the safety filter changed
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -68,6 +71,7 @@ def evaluate(
     seed: int = 0,
     strategy: Strategy = "receding",
     latency_ms: float = 0.0,
+    safety: bool = True,
     sim_config: SimConfig | None = None,
     video_path: str | Path | None = None,
     plot_path: str | Path | None = None,
@@ -78,8 +82,10 @@ def evaluate(
 
     `latency_ms` delays every chunk's arrival by that much simulated time (the sim waits for
     nobody, as a real arm would not); while no chunk covers the present, the last action is
-    held. For the first episode, `video_path` records the front camera as mp4 and `plot_path` draws
-    the predicted chunks against the executed actions.
+    held. With `safety` (the default, as on a robot) every action passes the joint-space
+    safety filter before it reaches the arm; the filter's watchdog is fed whenever a chunk
+    covers the present. For the first episode, `video_path` records the front camera as mp4
+    and `plot_path` draws the predicted chunks against the executed actions.
     """
     cfg = policy.config
     cameras = tuple(k.removeprefix("observation.images.") for k in cfg.camera_keys)
@@ -98,7 +104,9 @@ def evaluate(
     )
     device = next(policy.parameters()).device
     policy.eval()
-    successes = 0
+    joint_names = env.features["action"]["names"]
+    limits = SafetyLimits.from_robot(env.robot)
+    successes = interventions = 0
     lengths: list[int] = []
     chunk_seconds: list[float] = []
     # Sampling noise from its own seeded generator makes an evaluation repeatable as a whole.
@@ -115,6 +123,7 @@ def evaluate(
             obs, _ = env.reset(seed=seed + k)
             history = deque([obs] * cfg.n_obs_steps, maxlen=cfg.n_obs_steps)
             scheduler = ChunkScheduler(schedule)
+            guard = SafetyFilter(limits, joint_names, dt) if safety else None
             in_flight: tuple[float, TimedChunk] | None = None  # (arrival time, chunk)
             hold = obs["observation.state"]  # until a first chunk arrives: stay where we are
             success, length = False, 0
@@ -146,6 +155,12 @@ def evaluate(
                 if scheduled is not None:
                     hold = scheduled
                 action = hold.astype(np.float32)
+                if guard is not None:
+                    if scheduled is not None:
+                        guard.feed(now)
+                    verdict = guard.step(action, obs["observation.state"], now)
+                    interventions += bool(verdict.reasons)
+                    action = verdict.command.astype(np.float32)
                 if trace is not None and k == 0:
                     trace.executed.append(action)
                 obs, _, terminated, truncated, info = env.step(action)
@@ -172,6 +187,7 @@ def evaluate(
         task=task,
         strategy=strategy,
         latency_ms=latency_ms,
+        safety=safety,
         episodes=episodes,
         successes=successes,
         success_rate=successes / episodes,
@@ -180,4 +196,5 @@ def evaluate(
         mean_episode_length=float(np.mean(lengths)),
         chunks_per_step=len(chunk_seconds) / sum(lengths),
         mean_chunk_ms=1000 * float(np.mean(chunk_seconds)),
+        safety_interventions=interventions,
     )
