@@ -51,6 +51,29 @@ class DatasetMismatchError(ValueError):
     """An existing dataset was opened for appending with different fps, features or codec."""
 
 
+class InfoView:
+    """Read-only views of `meta/info.json` shared by the reader and the writer (both hold the
+    current info dict as `self.info`)."""
+
+    info: dict[str, Any]
+
+    @property
+    def fps(self) -> int:
+        return self.info["fps"]
+
+    @property
+    def features(self) -> dict[str, dict[str, Any]]:
+        return self.info["features"]
+
+    @property
+    def num_episodes(self) -> int:
+        return self.info["total_episodes"]
+
+    @property
+    def num_frames(self) -> int:
+        return self.info["total_frames"]
+
+
 def chunk_file_path(template: str, chunk_index: int, file_index: int, **extra: Any) -> str:
     return template.format(chunk_index=chunk_index, file_index=file_index, **extra)
 

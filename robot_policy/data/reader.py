@@ -21,6 +21,7 @@ from .layout import (
     STATS_PATH,
     TASKS_PATH,
     DatasetFormatError,
+    InfoView,
     camera_keys,
     chunk_file_path,
     load_info,
@@ -30,7 +31,7 @@ from .tables import column_to_numpy, episode_files, read_episodes, read_parquet,
 from .video import FrameCache, VideoFrameReader
 
 
-class LeRobotDataset:
+class LeRobotDataset(InfoView):
     """A v3.0 dataset folder as numpy: `ds[i]` is frame i, `ds.episode(e)` a whole episode.
 
     Camera frames come back as uint8 (H, W, 3). Single frames are decoded by seeking to the
@@ -67,22 +68,6 @@ class LeRobotDataset:
         return state
 
     # ---- metadata --------------------------------------------------------------------------
-
-    @property
-    def fps(self) -> int:
-        return self.info["fps"]
-
-    @property
-    def features(self) -> dict[str, dict[str, Any]]:
-        return self.info["features"]
-
-    @property
-    def num_episodes(self) -> int:
-        return self.info["total_episodes"]
-
-    @property
-    def num_frames(self) -> int:
-        return self.info["total_frames"]
 
     @property
     def camera_keys(self) -> list[str]:

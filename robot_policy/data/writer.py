@@ -38,6 +38,7 @@ from .layout import (
     TASKS_PATH,
     DatasetFormatError,
     DatasetMismatchError,
+    InfoView,
     camera_keys,
     chunk_file_path,
     comparable_features,
@@ -71,7 +72,7 @@ log = logging.getLogger(__name__)
 _MB = 1024 * 1024
 
 
-class DatasetWriter:
+class DatasetWriter(InfoView):
     """Creates a dataset at `root`, or appends to the one there, an episode at a time.
 
     `features` uses LeRobot's form ({key: {"dtype", "shape", "names"}}); cameras are dtype
@@ -193,18 +194,6 @@ class DatasetWriter:
                 )
 
     # ---- recording -------------------------------------------------------------------------
-
-    @property
-    def features(self) -> dict[str, dict[str, Any]]:
-        return self.info["features"]
-
-    @property
-    def num_episodes(self) -> int:
-        return self.info["total_episodes"]
-
-    @property
-    def num_frames(self) -> int:
-        return self.info["total_frames"]
 
     @property
     def episode_frames(self) -> int:

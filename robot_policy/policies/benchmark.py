@@ -34,23 +34,12 @@ def _time_ms(fn: Callable[[], object], warmup: int, iters: int) -> np.ndarray:
     return np.asarray(samples)
 
 
-def dummy_observation(policy: ChunkPolicy) -> dict[str, torch.Tensor]:
-    cfg = policy.config
-    obs = {
-        k: torch.zeros(1, cfg.n_obs_steps, d)
-        for k, d in zip(cfg.state_keys, cfg.state_dims, strict=True)
-    }
-    for key in cfg.camera_keys:
-        obs[key] = torch.zeros(1, cfg.n_obs_steps, *cfg.image_size, 3, dtype=torch.uint8)
-    return obs
-
-
 def run(
     policy: ChunkPolicy, threads: int = 1, iters: int = 50, warmup: int = 5
 ) -> dict[str, float]:
     torch.set_num_threads(threads)
     policy.eval()
-    obs = dummy_observation(policy)
+    obs = policy.blank_observation()
     chunk = _time_ms(lambda: policy.predict_chunk(obs), warmup, iters)
 
     cfg = policy.config

@@ -87,6 +87,25 @@ class ChunkPolicy(nn.Module, ABC):
         keep = (~pad.bool()).unsqueeze(-1).to(per_element.dtype)
         return (per_element * keep).sum() / keep.sum().clamp_min(1.0) / per_element.shape[-1]
 
+    @property
+    def now_index(self) -> int:
+        """Index of the chunk's action for the newest observation's time: the window starts
+        n_obs_steps - 1 steps in the past (Diffusion Policy's convention)."""
+        return self.config.n_obs_steps - 1
+
+    def blank_observation(self) -> dict[str, torch.Tensor]:
+        """An all-zero observation history (batch 1) of the right shapes, for warm-up and timing."""
+        cfg = self.config
+        device = next(self.parameters()).device
+        obs = {
+            k: torch.zeros(1, cfg.n_obs_steps, d, device=device)
+            for k, d in zip(cfg.state_keys, cfg.state_dims, strict=True)
+        }
+        for key in cfg.camera_keys:
+            shape = (1, cfg.n_obs_steps, *cfg.image_size, 3)
+            obs[key] = torch.zeros(shape, dtype=torch.uint8, device=device)
+        return obs
+
     def set_inference_steps(self, steps: int) -> None:
         """Change the sampling step count after training (the config re-validates it)."""
         self.config = dataclasses.replace(self.config, num_inference_steps=steps)

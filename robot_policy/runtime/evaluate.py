@@ -138,8 +138,7 @@ def evaluate(
                     chunk = policy.predict_chunk(_stack(history, keys, device), noise)
                     chunk = chunk[0].cpu().numpy()
                     chunk_seconds.append(time.perf_counter() - start)
-                    # The action window starts n_obs_steps - 1 steps in the past (DP convention).
-                    current = cfg.n_obs_steps - 1
+                    current = policy.now_index
                     timed = TimedChunk(now, dt, chunk[current:])
                     # Simulated inference delay: the chunk reaches the scheduler `latency_s`
                     # after the observation it was computed from, its first actions stale.

@@ -182,7 +182,7 @@ class InferenceWorker:
         try:
             torch.set_num_threads(self.threads)
             for _ in range(self.warmup):
-                self._predict(self._zeros())
+                self._predict(self.policy.blank_observation())
         except Exception as exc:
             with self._cond:
                 self._error = InferenceError(f"warm-up failed: {exc!r}")
@@ -226,12 +226,4 @@ class InferenceWorker:
         """
         obs = {k: v.to(self.device) for k, v in obs.items()}
         chunk = self.policy.predict_chunk(obs)
-        return chunk[0, self.policy.config.n_obs_steps - 1 :].cpu().numpy()
-
-    def _zeros(self) -> dict[str, torch.Tensor]:
-        cfg = self.policy.config
-        n = cfg.n_obs_steps
-        obs = {k: torch.zeros(1, n, d) for k, d in zip(cfg.state_keys, cfg.state_dims, strict=True)}
-        for key in cfg.camera_keys:
-            obs[key] = torch.zeros(1, n, *cfg.image_size, 3, dtype=torch.uint8)
-        return obs
+        return chunk[0, self.policy.now_index :].cpu().numpy()
