@@ -1,0 +1,157 @@
+"""One control tick: pick the action for now from the chunks, pass it through the safety filter.
+
+This is the object the control node wraps and the in-process runtime drives, so a chunk takes
+the same path to the arm with or without ROS. It reads no clock and owns no thread: the caller
+paces it (`RateLoop`, a ROS timer, simulated time) and hands in `now` and the measured state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from robot_policy.runtime.chunks import ChunkScheduler, SchedulerConfig, TimedChunk
+from robot_policy.safety import FilterResult, SafetyFilter, SafetyLimits
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    """How the control side runs; `from_dict` reads the `control:` block of a graph YAML.
+
+    rate_hz: control tick rate (ros2_control's default update rate is 100 Hz).
+    hold_timeout / stop_timeout: the watchdog — no chunk covering now for this long means hold
+    the last target, then brake to a stop (MoveIt Servo's 0.1 s incoming-command timeout).
+    scheduler: how chunks are stitched (see `SchedulerConfig`); interpolation is on by default
+    because the control rate is usually several times the policy's action rate.
+    """
+
+    rate_hz: float = 100.0
+    hold_timeout: float = 0.1
+    stop_timeout: float = 0.5
+    scheduler: SchedulerConfig = field(default_factory=lambda: SchedulerConfig(interpolate=True))
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.rate_hz) and self.rate_hz > 0):
+            raise ValueError(f"control rate_hz must be finite and > 0, got {self.rate_hz}")
+        if not 0 < self.hold_timeout <= self.stop_timeout:
+            raise ValueError(
+                f"need 0 < hold_timeout <= stop_timeout, got {self.hold_timeout}, "
+                f"{self.stop_timeout}"
+            )
+
+    @property
+    def dt(self) -> float:
+        return 1.0 / self.rate_hz
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, object]) -> ControlConfig:
+        """Build from YAML-like data; unknown keys are errors, not silently ignored."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(f"unknown control settings {unknown}; known: {sorted(known)}")
+        values = dict(config)
+        sched = values.pop("scheduler", None) or {}
+        if not isinstance(sched, Mapping):
+            raise ValueError(f"control.scheduler must be a mapping, got {sched!r}")
+        sched_known = {f.name for f in fields(SchedulerConfig)}
+        bad = sorted(set(sched) - sched_known)
+        if bad:
+            raise ValueError(f"unknown scheduler settings {bad}; known: {sorted(sched_known)}")
+        scheduler = SchedulerConfig(**{"interpolate": True, **sched})
+        return cls(scheduler=scheduler, **{k: float(v) for k, v in values.items()})
+
+
+@dataclass
+class ControlStats:
+    ticks: int = 0
+    ticks_without_chunk: int = 0  # no chunk covered now: the filter held the last target
+    interventions: int = 0  # ticks whose command the filter changed (any reason)
+    holds: int = 0  # ticks the filter output a hold (bad input, e-stop, watchdog)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "ticks": self.ticks,
+            "ticks_without_chunk": self.ticks_without_chunk,
+            "interventions": self.interventions,
+            "holds": self.holds,
+            "reasons": dict(self.reasons),
+        }
+
+
+class Controller:
+    """Chunk scheduler + safety filter + watchdog + e-stop behind two calls: `add_chunk`, `tick`.
+
+    The watchdog is fed on every tick where some chunk covers now, so "fresh" means the policy
+    has told us what to do at this instant — not merely that a message arrived (a chunk that is
+    entirely stale on arrival keeps nothing alive).
+    """
+
+    def __init__(
+        self,
+        joint_names: Sequence[str],
+        limits: SafetyLimits,
+        config: ControlConfig | None = None,
+    ) -> None:
+        self.config = config or ControlConfig()
+        self.joint_names = tuple(joint_names)
+        self.scheduler = ChunkScheduler(self.config.scheduler)
+        self.filter = SafetyFilter(
+            limits,
+            self.joint_names,
+            self.config.dt,
+            hold_timeout=self.config.hold_timeout,
+            stop_timeout=self.config.stop_timeout,
+        )
+        self.stats = ControlStats()
+        self._last: np.ndarray | None = None  # last scheduled action, held between chunks
+        self.last_result: FilterResult | None = None
+
+    def add_chunk(self, chunk: TimedChunk, now: float) -> bool:
+        """Hand a chunk to the scheduler; False if it was out of order or entirely stale."""
+        if chunk.actions.shape[1] != len(self.joint_names):
+            raise ValueError(
+                f"chunk has {chunk.actions.shape[1]} joints, controller has "
+                f"{len(self.joint_names)} ({', '.join(self.joint_names)})"
+            )
+        return self.scheduler.add(chunk, now)
+
+    def tick(self, state: object, now: float) -> FilterResult:
+        """The command to send at `now`, given the measured joint positions `state`.
+
+        Never raises: whatever arrives (a NaN state, no chunk yet) ends as a filter result, and a
+        hold is a command too (the filter brakes to it within its limits).
+        """
+        scheduled = self.scheduler.action(now)
+        if scheduled is not None:
+            self._last = scheduled
+            self.filter.feed(now)
+        else:
+            self.stats.ticks_without_chunk += 1
+        desired = self._last if self._last is not None else state
+        result = self.filter.step(desired, state, now)
+        self.stats.ticks += 1
+        self.stats.interventions += bool(result.reasons)
+        self.stats.holds += result.held
+        for reason in result.reasons:
+            key = reason.split(":", 1)[0]
+            self.stats.reasons[key] = self.stats.reasons.get(key, 0) + 1
+        self.last_result = result
+        return result
+
+    def engage_e_stop(self, reason: str = "e_stop") -> None:
+        self.filter.engage_e_stop(reason)
+
+    def reset(self) -> None:
+        """Clear the e-stop and forget old chunks: motion resumes only from a new chunk."""
+        self.filter.reset()
+        self.scheduler = ChunkScheduler(self.config.scheduler)
+        self._last = None
+
+    @property
+    def e_stopped(self) -> str | None:
+        return self.filter.e_stopped

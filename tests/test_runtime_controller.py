@@ -1,0 +1,63 @@
+"""The control tick: scheduler → safety filter, as the control node and the runtime use it."""
+
+import numpy as np
+import pytest
+
+from robot_policy.robots import panda
+from robot_policy.runtime.chunks import TimedChunk
+from robot_policy.runtime.controller import ControlConfig, Controller
+from robot_policy.safety import SafetyLimits
+
+NAMES = [*panda().arm_joint_names, "gripper"]
+HOME = np.append(np.array(panda().home), 0.04)
+
+
+def make(**kw) -> Controller:
+    return Controller(NAMES, SafetyLimits.from_robot(panda()), ControlConfig(**kw))
+
+
+def test_follows_a_chunk_within_limits_and_interpolates():
+    ctl = make(rate_hz=100.0)
+    target = HOME + 0.01
+    actions = np.linspace(HOME, target, 16)
+    assert ctl.add_chunk(TimedChunk(0.0, 0.1, actions), now=0.0)
+    out = [ctl.tick(HOME, now=k * 0.01).command for k in range(160)]
+    # Small motion: nothing is changed, and at t = 0.05 it is halfway between actions 0 and 1.
+    np.testing.assert_allclose(out[5], actions[0] + 0.5 * (actions[1] - actions[0]), atol=1e-9)
+    assert ctl.stats.interventions == 0
+    assert ctl.stats.ticks_without_chunk == 0
+
+
+def test_no_chunk_holds_then_stops_and_reports_why():
+    ctl = make(rate_hz=100.0, hold_timeout=0.1, stop_timeout=0.3)
+    ctl.add_chunk(TimedChunk(0.0, 0.1, np.tile(HOME, (4, 1))), now=0.0)
+    results = [ctl.tick(HOME, now=k * 0.01) for k in range(100)]
+    assert not results[10].held
+    assert results[60].held and "watchdog_hold" in results[60].reasons
+    assert results[99].held and "watchdog_stop" in results[99].reasons
+    assert ctl.stats.reasons["watchdog_stop"] > 0
+
+
+def test_e_stop_latches_until_reset_and_reset_drops_old_chunks():
+    ctl = make()
+    ctl.add_chunk(TimedChunk(0.0, 0.1, np.tile(HOME + 0.05, (16, 1))), now=0.0)
+    ctl.tick(HOME, 0.0)
+    ctl.engage_e_stop()
+    assert ctl.tick(HOME, 0.01).reasons == ("e_stop",)
+    ctl.reset()
+    assert ctl.e_stopped is None
+    assert ctl.scheduler.action(0.02) is None
+
+
+def test_wrong_width_chunk_is_an_error():
+    with pytest.raises(ValueError, match="7 joints"):
+        make().add_chunk(TimedChunk(0.0, 0.1, np.zeros((4, 7))), now=0.0)
+
+
+def test_from_dict_rejects_unknown_keys_and_builds_scheduler():
+    cfg = ControlConfig.from_dict({"rate_hz": 50, "scheduler": {"strategy": "ensemble"}})
+    assert cfg.dt == 0.02 and cfg.scheduler.strategy == "ensemble" and cfg.scheduler.interpolate
+    with pytest.raises(ValueError, match="unknown control settings"):
+        ControlConfig.from_dict({"rate": 50})
+    with pytest.raises(ValueError, match="unknown scheduler settings"):
+        ControlConfig.from_dict({"scheduler": {"strat": "x"}})
