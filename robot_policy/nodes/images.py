@@ -33,7 +33,9 @@ def msg_to_image(msg: Image) -> np.ndarray:
     """An Image as an (H, W, 3) uint8 RGB array (bgr8 is reordered, mono8 replicated)."""
     channels = _CHANNELS.get(msg.encoding)
     if channels is None:
-        raise ValueError(f"unsupported image encoding {msg.encoding!r}; use one of {list(_CHANNELS)}")
+        raise ValueError(
+            f"unsupported image encoding {msg.encoding!r}; use one of {list(_CHANNELS)}"
+        )
     row = msg.width * channels
     if msg.step < row or len(msg.data) < msg.step * msg.height:
         raise ValueError(
