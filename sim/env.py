@@ -91,7 +91,7 @@ class PandaEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         for name in self.cameras:
             obs_spaces[IMAGE_KEY.format(name)] = spaces.Box(0, 255, (*self.image_size, 3), np.uint8)
         self.observation_space = spaces.Dict(obs_spaces)
-        joint_names = [*self.robot.arm_joint_names, "gripper"]
+        joint_names = self.robot.command_names
         self.features: dict[str, dict[str, Any]] = {
             STATE_KEY: {"dtype": "float32", "shape": [8], "names": joint_names},
             ENV_STATE_KEY: {

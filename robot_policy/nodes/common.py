@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import rclpy
 from builtin_interfaces.msg import Time
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import (
     HistoryPolicy,
     QoSProfile,
     ReliabilityPolicy,
     qos_profile_sensor_data,
 )
+from rclpy.signals import SignalHandlerOptions
 
 SENSOR_QOS = qos_profile_sensor_data
 STATE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -40,29 +45,74 @@ def to_stamp(seconds: float) -> Time:
     return Time(sec=sec, nanosec=min(int(round((seconds - sec) * 1e9)), 999_999_999))
 
 
+def declare_parameters(node: Node, table: Mapping[str, tuple[Any, str]]) -> dict[str, Any]:
+    """Declare `name: (default, description)` parameters and return their values.
+
+    Typed by the default but declared with dynamic typing and coerced here, because YAML
+    writes `10` for a rate that rclpy would then refuse as an integer where a double was
+    declared. An empty-list default is declared as a string array (rclpy cannot infer a type
+    from []) and reads back as [].
+    """
+    values: dict[str, Any] = {}
+    for name, (default, description) in table.items():
+        descriptor = ParameterDescriptor(description=description, dynamic_typing=True)
+        if isinstance(default, list) and not default:
+            descriptor.dynamic_typing = False
+            node.declare_parameter(name, Parameter.Type.STRING_ARRAY, descriptor)
+            try:
+                values[name] = list(node.get_parameter(name).value)
+            except ParameterUninitializedException:
+                values[name] = []
+            continue
+        node.declare_parameter(name, default, descriptor)
+        value = node.get_parameter(name).value
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ValueError(f"parameter {name!r} must be true or false, got {value!r}")
+        elif isinstance(default, (int, float, str)):
+            try:
+                value = type(default)(value)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"parameter {name!r}: {value!r} is not a {type(default).__name__}"
+                ) from exc
+        elif isinstance(default, list):
+            value = list(value)
+        values[name] = value
+    return values
+
+
 def node_main(factory: Callable[[], Node]) -> Callable[[list[str] | None], int]:
     """A console-script entry point that spins one node until Ctrl-C or SIGTERM.
 
-    SIGTERM is turned into a clean shutdown too, because `robot-policy up` and process managers
-    stop children with it; a node that died on it would skip its own cleanup (joining worker
-    threads, closing the simulator).
+    Both signals become KeyboardInterrupt in the main thread (rclpy's own handlers are off), so
+    the node's `close()` stops its worker threads while the context is still valid; with rclpy
+    shutting the context down from inside the signal handler, a thread publishing at that
+    moment died on an invalid handle. `robot-policy up` stops children with SIGINT, process
+    managers with SIGTERM.
     """
 
     def main(args: list[str] | None = None) -> int:
-        rclpy.init(args=args if args is not None else sys.argv)
-        signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
-        node = factory()
-        executor = MultiThreadedExecutor(num_threads=2)
-        executor.add_node(node)
+        rclpy.init(
+            args=args if args is not None else sys.argv,
+            signal_handler_options=SignalHandlerOptions.NO,
+        )
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        node = None
         try:
+            node = factory()
+            executor = MultiThreadedExecutor(num_threads=2)
+            executor.add_node(node)
             executor.spin()
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
         finally:
-            close = getattr(node, "close", None)
-            if close is not None:
-                close()
-            node.destroy_node()
+            if node is not None:
+                close = getattr(node, "close", None)
+                if close is not None:
+                    close()
+                node.destroy_node()
             rclpy.try_shutdown()
         return 0
 

@@ -8,6 +8,7 @@ construction.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -66,7 +67,29 @@ class RobotDescription:
         """Largest distance between the fingers: every finger at its upper limit."""
         return float(sum(j.upper for j in self.fingers))
 
+    @property
+    def command_names(self) -> list[str]:
+        """Names of the policy/action vector: the arm joints, then the gripper opening width."""
+        return [*self.arm_joint_names, GRIPPER]
 
+    def command_vector(self, positions: Mapping[str, float]) -> np.ndarray:
+        """Measured joint positions by name (as in sensor_msgs/JointState) -> the action-space
+        vector [arm joints..., gripper width]: the width is the sum of the finger openings.
+
+        Raises KeyError naming every missing joint, so a driver that publishes other joint
+        names fails loudly instead of feeding zeros to a policy.
+        """
+        needed = [*self.arm_joint_names, *(j.name for j in self.fingers)]
+        missing = [n for n in needed if n not in positions]
+        if missing:
+            raise KeyError(f"joint state lacks {missing}")
+        arm = [float(positions[n]) for n in self.arm_joint_names]
+        return np.array([*arm, sum(float(positions[j.name]) for j in self.fingers)])
+
+
+# The action/state vector's name for the gripper: its opening width in metres, however many
+# finger joints the hardware has (the safety limits use the same name).
+GRIPPER = "gripper"
 PANDA_URDF = Path(pybullet_data.getDataPath()) / "franka_panda" / "panda.urdf"
 PANDA_ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
 PANDA_FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")

@@ -1,0 +1,301 @@
+"""control_node: the fixed-rate loop that turns action chunks into safe commands for the arm.
+
+Subscribes /joint_states (sensor_msgs/JointState), /policy/action_chunk
+           (trajectory_msgs/JointTrajectory, header.stamp = observation time, uniform spacing),
+           /safety/e_stop (std_msgs/Bool, true = stop; latching).
+Publishes  either /<controller>/joint_trajectory (one point per tick with position and velocity,
+           header.stamp zero = "start now", for a ros2_control JointTrajectoryController) or
+           /<controller>/commands (std_msgs/Float64MultiArray, forward position controller);
+           optionally the gripper width on /<gripper_controller>/commands; /safety/status
+           (diagnostic_msgs/DiagnosticArray, 10 Hz and on every e-stop change).
+Services   /safety/reset (std_srvs/Trigger): clear the e-stop; /control/enable
+           (std_srvs/SetBool): false stops sending commands (the arm's controller holds), true
+           restarts from the measured state with no old chunks — needed whenever something else
+           moved the arm (a sim reset, hand guiding).
+The loop runs in its own thread on the node clock; callbacks only hand data to it under a lock,
+so a slow subscriber never delays a tick. All the decisions are `runtime.Controller`'s.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, Float64MultiArray
+from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from robot_policy.nodes.chunk_msgs import ChunkRejected, chunk_from_msg
+from robot_policy.nodes.common import (
+    COMMAND_QOS,
+    SENSOR_QOS,
+    STATE_QOS,
+    declare_parameters,
+    node_main,
+    to_seconds,
+)
+from robot_policy.robots import GRIPPER, panda
+from robot_policy.runtime.controller import ControlConfig, Controller
+from robot_policy.runtime.rate_loop import RateLoop
+from robot_policy.safety import SafetyLimits
+
+PARAMETERS = {
+    "rate_hz": (100.0, "control loop rate"),
+    "hold_timeout": (0.1, "s without a chunk covering now before holding"),
+    "stop_timeout": (0.5, "s without a chunk before braking to a stop"),
+    "scheduler.strategy": ("receding", "chunk stitching: receding or ensemble"),
+    "scheduler.n_action_steps": (8, "actions of a chunk executed before the next is due"),
+    "scheduler.ensemble_decay": (0.01, "ACT's m in w_i = exp(-m*i)"),
+    "scheduler.stale_margin": (0.0, "s of lead time: actions due before arrival + margin drop"),
+    "scheduler.interpolate": (True, "interpolate between a chunk's actions at the loop rate"),
+    "output": ("joint_trajectory", "joint_trajectory (JTC) or commands (forward controller)"),
+    "controller": (
+        "arm_controller",
+        "arm controller name: /<controller>/joint_trajectory|commands",
+    ),
+    "joints": ([], "controller joints in its order; [] = the robot's (arm joints + gripper)"),
+    "gripper_controller": ("", "if set, the gripper width goes to /<this>/commands instead"),
+    "send_velocities": (True, "JTC output: add the filter's velocity to each point"),
+    "chunk_topic": ("/policy/action_chunk", "where chunks arrive"),
+    "autostart": (True, "start commanding once the first joint state arrives"),
+}
+STATUS_PERIOD = 0.1
+
+
+class ControlNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("control_node", **kwargs)
+        p = declare_parameters(self, PARAMETERS)
+        sched = {k.split(".", 1)[1]: v for k, v in p.items() if k.startswith("scheduler.")}
+        self.config = ControlConfig.from_dict(
+            {
+                "rate_hz": p["rate_hz"],
+                "hold_timeout": p["hold_timeout"],
+                "stop_timeout": p["stop_timeout"],
+                "scheduler": sched,
+            }
+        )
+        self.robot = panda()
+        self.names = self.robot.command_names  # the policy's action order
+        self.limits = SafetyLimits.from_robot(self.robot)
+        controller_joints = p["joints"] or list(self.names)
+        self.gripper_controller = p["gripper_controller"]
+        expected = [n for n in self.names if not (self.gripper_controller and n == GRIPPER)]
+        if sorted(controller_joints) != sorted(expected):
+            raise ValueError(
+                f"joints {controller_joints} must be a reordering of {expected} "
+                "(the gripper goes to gripper_controller when that is set)"
+            )
+        self.output_order = [self.names.index(n) for n in controller_joints]
+        self.controller_joints = controller_joints
+        self.output = p["output"]
+        if self.output not in ("joint_trajectory", "commands"):
+            raise ValueError(f"output must be joint_trajectory or commands, got {self.output!r}")
+        self.send_velocities = p["send_velocities"]
+        self._lock = threading.Lock()
+        self._new_controller()
+        self._enabled = bool(p["autostart"])
+        self._state: dict[str, float] | None = None
+        self._state_stamp = -math.inf
+        self._state_received = -math.inf  # node-clock time the latest state arrived
+        self._last_command: np.ndarray | None = None
+        self._chunks = {"accepted": 0, "ignored": 0, "rejected": 0}
+        self._last_rejection = ""
+        self._tick_ms: list[float] = []
+
+        controller = p["controller"]
+        if self.output == "joint_trajectory":
+            self.command_pub = self.create_publisher(
+                JointTrajectory, f"/{controller}/joint_trajectory", COMMAND_QOS
+            )
+        else:
+            self.command_pub = self.create_publisher(
+                Float64MultiArray, f"/{controller}/commands", COMMAND_QOS
+            )
+        self.gripper_pub = (
+            self.create_publisher(
+                Float64MultiArray, f"/{self.gripper_controller}/commands", COMMAND_QOS
+            )
+            if self.gripper_controller
+            else None
+        )
+        self.status_pub = self.create_publisher(DiagnosticArray, "/safety/status", STATE_QOS)
+        self.create_subscription(JointState, "/joint_states", self._on_state, SENSOR_QOS)
+        self.create_subscription(JointTrajectory, p["chunk_topic"], self._on_chunk, COMMAND_QOS)
+        self.create_subscription(Bool, "/safety/e_stop", self._on_e_stop, COMMAND_QOS)
+        self.create_service(Trigger, "/safety/reset", self._on_reset)
+        self.create_service(SetBool, "/control/enable", self._on_enable)
+        self.create_timer(STATUS_PERIOD, self.publish_status)
+        self._stop = threading.Event()
+        self.loop = RateLoop(self.config.rate_hz)
+        self._thread = threading.Thread(target=self._run, name="control-loop", daemon=True)
+        self._thread.start()
+
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _new_controller(self) -> None:
+        self.controller = Controller(self.names, self.limits, self.config)
+
+    # --- callbacks: hand data to the loop ---------------------------------------------------
+
+    def _on_state(self, msg: JointState) -> None:
+        if len(msg.position) != len(msg.name):
+            return  # a driver publishing names without positions: nothing usable
+        with self._lock:
+            self._state = dict(zip(msg.name, msg.position, strict=True))
+            self._state_stamp = to_seconds(msg.header.stamp)
+            self._state_received = self.now()
+
+    def _on_chunk(self, msg: JointTrajectory) -> None:
+        now = self.now()
+        try:
+            chunk = chunk_from_msg(msg, self.names)
+        except ChunkRejected as exc:
+            with self._lock:
+                self._chunks["rejected"] += 1
+                self._last_rejection = str(exc)
+            self.get_logger().error(f"chunk rejected: {exc}")
+            return
+        with self._lock:
+            accepted = self.controller.add_chunk(chunk, now)
+            self._chunks["accepted" if accepted else "ignored"] += 1
+
+    def _on_e_stop(self, msg: Bool) -> None:
+        if msg.data:
+            with self._lock:
+                self.controller.engage_e_stop("e_stop")
+            self.get_logger().warning("e-stop engaged")
+            self.publish_status()
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self._lock:
+            was = self.controller.e_stopped
+            self.controller.reset()
+        response.success = True
+        response.message = f"e-stop cleared (was: {was})" if was else "not e-stopped"
+        self.publish_status()
+        return response
+
+    def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        with self._lock:
+            if request.data:
+                # Restart from the arm's measured state: a fresh filter and no old chunks.
+                e_stop = self.controller.e_stopped
+                self._new_controller()
+                if e_stop is not None:
+                    self.controller.engage_e_stop(e_stop)  # enabling never clears an e-stop
+                self._state = None  # wait for a state measured after this call
+                self._last_command = None
+                self._enabled = True
+            else:
+                self._enabled = False
+        response.success = True
+        response.message = "enabled" if request.data else "disabled"
+        return response
+
+    # --- the loop --------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.loop.wait()
+            start = time.perf_counter()
+            now = self.now()
+            with self._lock:
+                if not self._enabled or self._state is None:
+                    continue
+                try:
+                    measured = self.robot.command_vector(self._state)
+                except KeyError as exc:
+                    self._last_rejection = f"joint_states: {exc}"
+                    continue
+                result = self.controller.tick(measured, now)
+                previous, self._last_command = self._last_command, result.command
+            # The filter integrates q += v*dt, so its velocity is the step over one period.
+            step = np.zeros_like(result.command) if previous is None else result.command - previous
+            self._publish(result.command, step / self.loop.period)
+            self._tick_ms.append((time.perf_counter() - start) * 1e3)
+            del self._tick_ms[:-1000]
+
+    def _publish(self, command: np.ndarray, velocity: np.ndarray) -> None:
+        arm = self.output_order
+        if self.output == "joint_trajectory":
+            msg = JointTrajectory(joint_names=self.controller_joints)
+            point = JointTrajectoryPoint(positions=command[arm].tolist())
+            if self.send_velocities:
+                point.velocities = velocity[arm].tolist()
+            period = self.loop.period
+            point.time_from_start.sec = int(period)
+            point.time_from_start.nanosec = int((period % 1.0) * 1e9)
+            msg.points = [point]  # header.stamp stays zero: the JTC starts it on receipt
+            self.command_pub.publish(msg)
+        else:
+            self.command_pub.publish(Float64MultiArray(data=command[arm].tolist()))
+        if self.gripper_pub is not None:
+            width = float(command[self.names.index(GRIPPER)])
+            self.gripper_pub.publish(Float64MultiArray(data=[width]))
+
+    def status(self) -> dict:
+        """Everything an operator or a test needs to know about the loop and the filter."""
+        with self._lock:
+            result = self.controller.last_result
+            stats = self.controller.stats.as_dict()
+            values = {
+                "enabled": self._enabled,
+                "e_stop": self.controller.e_stopped or "",
+                "held": bool(result.held) if result else False,
+                "last_reasons": ",".join(result.reasons) if result else "",
+                "chunks": dict(self._chunks),
+                "last_rejection": self._last_rejection,
+                "state_age_ms": (self.now() - self._state_received) * 1e3,
+                **{k: v for k, v in stats.items()},
+                "scheduler": vars(self.controller.scheduler.stats).copy(),
+            }
+            tick_ms = np.asarray(self._tick_ms)
+        loop = self.loop.stats()
+        values["loop"] = {
+            "rate_hz": loop["rate_hz_measured"],
+            "ticks": loop["ticks"],
+            "deadline_misses": loop["overruns"],
+            "skipped_ticks": loop["skipped_ticks"],
+            "jitter_ms_p99": loop["jitter_ms_p99"],
+            "tick_ms_p99": float(np.percentile(tick_ms, 99)) if tick_ms.size else math.nan,
+        }
+        return values
+
+    def publish_status(self) -> None:
+        values = self.status()
+        if values["e_stop"]:
+            level, message = DiagnosticStatus.ERROR, f"e-stopped ({values['e_stop']})"
+        elif not values["enabled"]:
+            level, message = DiagnosticStatus.WARN, "disabled"
+        elif values["held"]:
+            level, message = DiagnosticStatus.WARN, f"holding: {values['last_reasons']}"
+        else:
+            level, message = DiagnosticStatus.OK, "following chunks"
+        status = DiagnosticStatus(
+            level=level, name="control_node: safety filter", message=message, hardware_id="arm"
+        )
+        status.values = [
+            KeyValue(key=k, value=json.dumps(v) if isinstance(v, dict) else str(v))
+            for k, v in values.items()
+        ]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.status_pub.publish(array)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+
+
+main = node_main(ControlNode)
+
+if __name__ == "__main__":
+    raise SystemExit(main(None))

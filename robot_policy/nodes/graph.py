@@ -1,0 +1,152 @@
+"""Running a graph YAML without `ros2 launch`: one child process per node, same parameter file.
+
+A graph file is a standard ROS 2 parameter file whose top-level keys are node names (each the
+name of a robot_policy node executable) plus optionally `/**` for parameters every node gets.
+`ros2 launch robot_policy sim.launch.py` reads the same file, so the two ways of starting a
+graph cannot drift apart. Child processes rather than one executor: a control loop must not
+share a Python interpreter lock with PyBullet and a policy.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+NODES = (
+    "sim_node",
+    "perception_node",
+    "policy_node",
+    "control_node",
+    "teleop_node",
+    "recorder_node",
+)
+ALL_NODES_KEY = "/**"
+
+
+class GraphError(ValueError):
+    """The graph file is not a usable parameter file for robot_policy nodes."""
+
+
+def graph_nodes(path: str | Path) -> list[str]:
+    """The nodes a graph file starts, in file order, after checking its shape."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise GraphError(f"cannot read graph {path}: {exc}") from exc
+    if not isinstance(data, dict) or not data:
+        raise GraphError(f"{path}: expected a mapping of node names to ros__parameters")
+    nodes = []
+    for name, section in data.items():
+        if not isinstance(section, dict) or set(section) != {"ros__parameters"}:
+            raise GraphError(f"{path}: section {name!r} must hold exactly 'ros__parameters'")
+        if name == ALL_NODES_KEY:
+            continue
+        if name not in NODES:
+            raise GraphError(f"{path}: unknown node {name!r}; robot_policy nodes are {NODES}")
+        nodes.append(name)
+    if not nodes:
+        raise GraphError(f"{path}: no nodes")
+    return nodes
+
+
+def parameter_arguments(overrides: Mapping[str, Any]) -> list[str]:
+    """`-p name:=value` arguments; values in YAML syntax, as `ros2 run` expects them."""
+    args: list[str] = []
+    for name, value in overrides.items():
+        text = yaml.safe_dump(value, default_flow_style=True).strip()
+        text = text.removesuffix("\n...").removesuffix("...").strip()
+        args += ["-p", f"{name}:={text}"]
+    return args
+
+
+class Graph:
+    """The node processes of one graph file; a context manager that always stops them."""
+
+    def __init__(
+        self,
+        config: str | Path,
+        overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        only: Sequence[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        log: IO[str] | None = None,
+    ) -> None:
+        self.config = Path(config)
+        nodes = graph_nodes(self.config)
+        if only is not None:
+            missing = [n for n in only if n not in nodes]
+            if missing:
+                raise GraphError(f"{config} has no nodes {missing}; it has {nodes}")
+            nodes = [n for n in nodes if n in only]
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - set(nodes))
+        if unknown:
+            raise GraphError(f"overrides for nodes not in the graph: {unknown}")
+        self.nodes = nodes
+        self.overrides = overrides
+        self.env = dict(env) if env is not None else dict(os.environ)
+        self.log = log
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def command(self, node: str) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            f"robot_policy.nodes.{node}",
+            "--ros-args",
+            "--params-file",
+            str(self.config),
+            *parameter_arguments(self.overrides.get(node, {})),
+        ]
+
+    def start(self) -> None:
+        for node in self.nodes:
+            self.processes[node] = subprocess.Popen(
+                self.command(node),
+                env=self.env,
+                stdout=self.log,
+                stderr=subprocess.STDOUT if self.log is not None else None,
+                start_new_session=True,  # our Ctrl-C reaches the children only through stop()
+            )
+
+    def exited(self) -> tuple[str, int] | None:
+        """The first node process that has ended, with its exit code, or None."""
+        for node, proc in self.processes.items():
+            code = proc.poll()
+            if code is not None:
+                return node, code
+        return None
+
+    def kill(self, node: str) -> None:
+        """SIGKILL one node (tests: a crashed policy must leave a holding arm)."""
+        self.processes[node].kill()
+        self.processes[node].wait()
+
+    def stop(self, timeout: float = 10.0) -> dict[str, int]:
+        """SIGINT every node (clean shutdown), SIGKILL what is still alive after `timeout`."""
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        codes = {}
+        for node, proc in self.processes.items():
+            try:
+                codes[node] = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes[node] = proc.wait()
+        return codes
+
+    def __enter__(self) -> Graph:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,217 @@
+"""policy_node: observation streams in, timestamped action chunks out — slow, and asynchronous.
+
+Subscribes /joint_states (observation.state: arm joints + gripper width), the environment-state
+           topic (sensor_msgs/JointState, e.g. /sim/environment_state) when the policy uses
+           observation.environment_state, and one image topic per camera the policy was trained
+           on (`image_topic` with {name} replaced, e.g. /camera/front/image_raw).
+Publishes  /policy/action_chunk (trajectory_msgs/JointTrajectory; header.stamp = the time of the
+           newest observation the chunk was computed from; point k at k·dt), /policy/status
+           (diagnostic_msgs/DiagnosticArray, 1 Hz: inference latency, counts, errors).
+Services   /policy/restart (std_srvs/Trigger): forget the observation history and drop any
+           chunk computed from before the call (a new episode, or the arm was moved by hand).
+Every `replan_period` the newest observation history (assembled by timestamp) goes to an
+`InferenceWorker` thread; whatever it finishes is published at once. The node never blocks a
+callback on inference, and a failed inference is reported, not fatal: control_node's watchdog
+holds the arm while no chunk covers the present.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from robot_policy.nodes.chunk_msgs import chunk_to_msg
+from robot_policy.nodes.common import (
+    COMMAND_QOS,
+    SENSOR_QOS,
+    STATE_QOS,
+    declare_parameters,
+    node_main,
+    to_seconds,
+)
+from robot_policy.nodes.images import msg_to_image
+from robot_policy.policies.checkpoint import load_policy
+from robot_policy.pretrained import pretrained_path
+from robot_policy.robots import panda
+from robot_policy.runtime.observations import ObservationHistory
+from robot_policy.runtime.worker import InferenceError, InferenceWorker
+
+STATE_KEY = "observation.state"
+ENV_STATE_KEY = "observation.environment_state"
+IMAGE_PREFIX = "observation.images."
+
+PARAMETERS = {
+    "checkpoint": ("", "checkpoint folder; '' = the shipped push_flow policy"),
+    "device": ("auto", "auto (CUDA when present), cpu or cuda"),
+    "threads": (1, "torch intra-op threads for inference (keep 1 beside a control loop)"),
+    "inference_steps": (0, "denoising/integration steps; 0 = the checkpoint's"),
+    "replan_period": (0.0, "s between inference requests; 0 = n_action_steps / fps"),
+    "chunk_topic": ("/policy/action_chunk", "where chunks are published"),
+    "environment_topic": ("/sim/environment_state", "observation.environment_state source"),
+    "image_topic": ("/camera/{name}/image_raw", "image topic per camera; {name} is replaced"),
+}
+
+
+class PolicyNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("policy_node", **kwargs)
+        p = declare_parameters(self, PARAMETERS)
+        checkpoint = p["checkpoint"] or str(pretrained_path())
+        policy = load_policy(checkpoint)
+        if p["inference_steps"] > 0:
+            policy.set_inference_steps(p["inference_steps"])
+        cfg = policy.config
+        self.robot = panda()
+        self.action_names = self.robot.command_names
+        if cfg.action_dim != len(self.action_names):
+            raise ValueError(
+                f"{checkpoint}: action_dim {cfg.action_dim} does not match the robot's "
+                f"{len(self.action_names)} commands ({', '.join(self.action_names)})"
+            )
+        unsupported = [k for k in cfg.state_keys if k not in (STATE_KEY, ENV_STATE_KEY)]
+        if unsupported:
+            raise ValueError(f"{checkpoint}: no topic provides {unsupported}")
+        self.dt = 1.0 / cfg.fps
+        self.history = ObservationHistory(
+            (*cfg.state_keys, *cfg.camera_keys), cfg.n_obs_steps, self.dt
+        )
+        self.worker = InferenceWorker(policy, threads=p["threads"], device=p["device"])
+        self.worker.start()  # loads and warms up before any topic is read
+        self._lock = threading.Lock()
+        self._restart_time = -math.inf
+        self._last_request = -math.inf
+        self.replan_period = p["replan_period"] or cfg.n_action_steps * self.dt
+        self._counts = {"requests": 0, "published": 0, "dropped_old": 0, "errors": 0}
+        self._last_error = ""
+
+        self.chunk_pub = self.create_publisher(JointTrajectory, p["chunk_topic"], COMMAND_QOS)
+        self.status_pub = self.create_publisher(DiagnosticArray, "/policy/status", STATE_QOS)
+        self.create_subscription(JointState, "/joint_states", self._on_state, SENSOR_QOS)
+        if ENV_STATE_KEY in cfg.state_keys:
+            self.create_subscription(
+                JointState, p["environment_topic"], self._on_environment, SENSOR_QOS
+            )
+        for key in cfg.camera_keys:
+            name = key.removeprefix(IMAGE_PREFIX)
+            topic = p["image_topic"].format(name=name)
+            self.create_subscription(
+                Image, topic, lambda msg, key=key: self._on_image(key, msg), SENSOR_QOS
+            )
+        self.create_service(Trigger, "/policy/restart", self._on_restart)
+        self.create_timer(1.0, self._publish_status)
+        self._submitted = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._publish_results, name="chunk-publisher")
+        self._thread.start()
+
+    def _on_state(self, msg: JointState) -> None:
+        try:
+            state = self.robot.command_vector(dict(zip(msg.name, msg.position, strict=True)))
+        except (KeyError, ValueError) as exc:
+            self._report(f"joint_states unusable: {exc}")
+            return
+        stamp = to_seconds(msg.header.stamp)
+        with self._lock:
+            self.history.add(STATE_KEY, stamp, state.astype(np.float32))
+            due = stamp >= self._last_request + self.replan_period - 1e-6
+        if due:
+            self._request()
+
+    def _on_environment(self, msg: JointState) -> None:
+        with self._lock:
+            self.history.add(
+                ENV_STATE_KEY,
+                to_seconds(msg.header.stamp),
+                np.asarray(msg.position, dtype=np.float32),
+            )
+
+    def _on_image(self, key: str, msg: Image) -> None:
+        try:
+            image = msg_to_image(msg)
+        except ValueError as exc:
+            self._report(f"{key}: {exc}")
+            return
+        with self._lock:
+            self.history.add(key, to_seconds(msg.header.stamp), image)
+
+    def _request(self) -> None:
+        """Submit the newest observation history; the stamp is the newest state's time.
+
+        Requests are paced by observation stamps (checked on every joint state), not by a
+        timer, so the first request after a restart goes out with the first usable history.
+        """
+        with self._lock:
+            stamp = self.history.latest(STATE_KEY)
+            obs = self.history.window(stamp) if stamp is not None else None
+            if obs is None or stamp <= self._restart_time:
+                return
+            self._last_request = stamp
+        self.worker.submit(obs, stamp)
+        self._counts["requests"] += 1
+        self._submitted.set()
+
+    def _publish_results(self) -> None:
+        while not self._stop.is_set():
+            if not self._submitted.wait(timeout=0.1):
+                continue
+            self._submitted.clear()
+            self.worker.wait_idle(timeout=5.0)
+            try:
+                chunk = self.worker.poll()
+            except InferenceError as exc:
+                self._report(str(exc))
+                continue
+            if chunk is None:
+                continue
+            if chunk.stamp <= self._restart_time:
+                self._counts["dropped_old"] += 1
+                continue
+            self.chunk_pub.publish(chunk_to_msg(chunk, self.action_names))
+            self._counts["published"] += 1
+
+    def _on_restart(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self._lock:
+            self.history.clear()
+            self._restart_time = self.get_clock().now().nanoseconds * 1e-9
+            self._last_request = -math.inf
+        response.success = True
+        response.message = "history cleared"
+        return response
+
+    def _report(self, error: str) -> None:
+        self._counts["errors"] += 1
+        self._last_error = error
+        self.get_logger().error(error, throttle_duration_sec=1.0)
+
+    def status(self) -> dict:
+        return {**self._counts, **self.worker.stats(), "last_error": self._last_error}
+
+    def _publish_status(self) -> None:
+        values = self.status()
+        level = DiagnosticStatus.WARN if self._last_error else DiagnosticStatus.OK
+        status = DiagnosticStatus(
+            level=level, name="policy_node: inference", message=self._last_error or "running"
+        )
+        status.values = [KeyValue(key=k, value=json.dumps(v)) for k, v in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.status_pub.publish(array)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        self.worker.stop()
+
+
+main = node_main(PolicyNode)
+
+if __name__ == "__main__":
+    raise SystemExit(main(None))

@@ -1,0 +1,230 @@
+"""`robot-policy eval --ros` and the demo: closed-loop episodes through the ROS 2 graph.
+
+The graph (sim_node + policy_node + control_node, from config/sim_graph.yaml) runs as separate
+processes talking over DDS on the wall clock, exactly as `robot-policy up` starts it. This
+module is only the referee: per episode it disables the control node, resets the sim (episode k
+uses seed + k, as in the in-process evaluation), restarts the policy's observation history,
+re-enables control, and polls the sim's success latch until the task's time limit. It also
+collects what the nodes report about themselves: loop rate and deadline misses, inference
+latency, safety-filter interventions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from std_srvs.srv import SetBool, Trigger
+from tqdm import tqdm
+
+from robot_policy.nodes.common import STATE_QOS
+from robot_policy.nodes.graph import Graph
+from robot_policy.policies.checkpoint import read_checkpoint_config
+from robot_policy.runtime.evaluate import wilson_interval
+from robot_policy.sim import SimConfig
+
+DEFAULT_GRAPH = Path(__file__).resolve().parents[2] / "config" / "sim_graph.yaml"
+# Loading torch and a checkpoint and warming up takes a while on 2 busy cores.
+STARTUP_TIMEOUT = 120.0
+CALL_TIMEOUT = 10.0
+
+
+class GraphFailure(RuntimeError):
+    """A node died or did not answer; the message names it and points to the log."""
+
+
+@dataclass
+class RosEvalResult:
+    task: str
+    strategy: str
+    episodes: int
+    successes: int
+    success_rate: float
+    ci95_low: float
+    ci95_high: float
+    mean_seconds_to_success: float
+    control: dict = field(default_factory=dict)  # loop rate, misses, jitter, interventions
+    policy: dict = field(default_factory=dict)  # inference latency, chunk counts
+    ros: bool = True
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def isolated_ros_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """An environment whose DDS traffic stays on this machine and off domain 0, unless the user
+    chose a domain: a simulated cell must never drive a real arm listening on the lab network."""
+    env = dict(base if base is not None else os.environ)
+    env.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    return env
+
+
+class Referee(Node):
+    """Service clients and status listeners the evaluation drives the graph with."""
+
+    def __init__(self, context: rclpy.Context) -> None:
+        super().__init__("robot_policy_eval", context=context)
+        self.reset_sim = self.create_client(Trigger, "/sim/reset")
+        self.success = self.create_client(Trigger, "/sim/success")
+        self.restart_policy = self.create_client(Trigger, "/policy/restart")
+        self.enable_control = self.create_client(SetBool, "/control/enable")
+        self.status: dict[str, dict[str, Any]] = {}
+        for topic in ("/safety/status", "/policy/status"):
+            self.create_subscription(DiagnosticArray, topic, self._on_status, STATE_QOS)
+
+    def _on_status(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            values = {}
+            for kv in status.values:
+                try:
+                    values[kv.key] = json.loads(kv.value)
+                except ValueError:
+                    values[kv.key] = kv.value
+            self.status[status.name.split(":")[0]] = values
+
+    def call(self, client, request) -> Any:
+        future = client.call_async(request)
+        deadline = time.monotonic() + CALL_TIMEOUT
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise GraphFailure(f"{client.srv_name} did not answer within {CALL_TIMEOUT} s")
+            time.sleep(0.005)
+        return future.result()
+
+
+def evaluate_ros(
+    task: str,
+    episodes: int,
+    seed: int = 0,
+    checkpoint: str | Path | None = None,
+    strategy: str = "receding",
+    inference_steps: int = 0,
+    graph_path: str | Path = DEFAULT_GRAPH,
+    sim_config: str | Path | None = None,
+    progress: bool = True,
+    log_path: str | Path | None = None,
+) -> RosEvalResult:
+    """Run `episodes` episodes through the ROS graph; node output goes to `log_path` (a temp
+    file by default, named in any error)."""
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    overrides: dict[str, dict[str, Any]] = {
+        "sim_node": {"task": task, "seed": seed},
+        "policy_node": {"inference_steps": inference_steps},
+        "control_node": {"scheduler.strategy": strategy},
+    }
+    if checkpoint is not None:
+        policy_cfg, _ = read_checkpoint_config(checkpoint)
+        overrides["policy_node"]["checkpoint"] = str(Path(checkpoint).resolve())
+        overrides["control_node"]["scheduler.n_action_steps"] = policy_cfg.n_action_steps
+        if strategy == "ensemble":
+            overrides["policy_node"]["replan_period"] = 1.0 / policy_cfg.fps
+    elif strategy == "ensemble":
+        overrides["policy_node"]["replan_period"] = 0.1
+    if sim_config is not None:
+        overrides["sim_node"]["sim_config"] = str(Path(sim_config).resolve())
+    limit = (SimConfig.from_yaml(sim_config) if sim_config else SimConfig()).episode_seconds[task]
+    env = isolated_ros_env()
+    log_file = (
+        open(log_path, "w")  # noqa: SIM115 - closed in finally
+        if log_path is not None
+        else tempfile.NamedTemporaryFile(
+            "w", prefix="robot_policy_graph_", suffix=".log", delete=False
+        )
+    )
+    graph = Graph(graph_path, overrides, env=env, log=log_file)
+    saved_env = {k: os.environ.get(k) for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")}
+    os.environ.update({k: env[k] for k in saved_env})
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    referee = Referee(context)
+    executor.add_node(referee)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    successes, seconds = 0, []
+    try:
+        graph.start()
+        _wait_ready(graph, referee, log_file.name)
+        bar = tqdm(range(episodes), desc=f"eval --ros {task}", unit="ep", disable=not progress)
+        for k in bar:
+            referee.call(referee.enable_control, SetBool.Request(data=False))
+            if k > 0:
+                referee.call(referee.reset_sim, Trigger.Request())
+            referee.call(referee.restart_policy, Trigger.Request())
+            referee.call(referee.enable_control, SetBool.Request(data=True))
+            start = time.monotonic()
+            succeeded = False
+            while time.monotonic() - start < limit:
+                _check_alive(graph, log_file.name)
+                if referee.call(referee.success, Trigger.Request()).success:
+                    succeeded = True
+                    seconds.append(time.monotonic() - start)
+                    break
+                time.sleep(0.05)
+            successes += succeeded
+            bar.set_postfix(success=f"{successes}/{k + 1}")
+        time.sleep(0.3)  # one more status message after the last episode
+    finally:
+        graph.stop()
+        executor.shutdown()
+        referee.destroy_node()
+        rclpy.try_shutdown(context=context)
+        log_file.close()
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    low, high = wilson_interval(successes, episodes)
+    control = referee.status.get("control_node", {})
+    policy = referee.status.get("policy_node", {})
+    return RosEvalResult(
+        task=task,
+        strategy=strategy,
+        episodes=episodes,
+        successes=successes,
+        success_rate=successes / episodes,
+        ci95_low=low,
+        ci95_high=high,
+        mean_seconds_to_success=float(sum(seconds) / len(seconds)) if seconds else float("nan"),
+        control={
+            **control.get("loop", {}),
+            "safety_interventions": control.get("interventions"),
+            "holds": control.get("holds"),
+            "reasons": control.get("reasons"),
+            "chunks": control.get("chunks"),
+        },
+        policy={
+            k: policy.get(k) for k in ("latency_ms_p50", "latency_ms_p99", "published", "errors")
+        },
+    )
+
+
+def _check_alive(graph: Graph, log: str) -> None:
+    ended = graph.exited()
+    if ended is not None:
+        node, code = ended
+        raise GraphFailure(f"{node} exited with code {code}; see {log}")
+
+
+def _wait_ready(graph: Graph, referee: Referee, log: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    clients = (referee.reset_sim, referee.success, referee.restart_policy, referee.enable_control)
+    for client in clients:
+        while not client.wait_for_service(timeout_sec=0.2):
+            _check_alive(graph, log)
+            if time.monotonic() > deadline:
+                raise GraphFailure(f"{client.srv_name} not available after {STARTUP_TIMEOUT} s")

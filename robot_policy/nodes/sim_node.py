@@ -1,0 +1,206 @@
+"""sim_node: a PyBullet arm that speaks what a ros2_control arm speaks.
+
+Publishes  /joint_states (sensor_msgs/JointState, arm + finger joints, reliable like
+           joint_state_broadcaster), /sim/environment_state (sensor_msgs/JointState whose names
+           are the task's object-state fields, e.g. cube.x; the stamped, named vector a pose
+           tracker would provide on a real cell), /camera/<name>/image_raw (sensor_msgs/Image,
+           best effort), /sim/status (diagnostic_msgs/DiagnosticArray, 1 Hz).
+Accepts    /<controller>/joint_trajectory (trajectory_msgs/JointTrajectory, JTC rules — see
+           robot_policy.sim.trajectory) and /<controller>/commands (std_msgs/Float64MultiArray,
+           forward position controller). Controller joints: panda_joint1..7 + gripper (width, m).
+Services   /sim/reset (std_srvs/Trigger): next episode, seeded seed + k for the k-th reset, like
+           `robot-policy eval` without ROS; /sim/success (std_srvs/Trigger): success = whether the
+           task has been solved at any time this episode, message = JSON details.
+Physics runs in its own thread at `physics_hz` on the wall clock (the sim waits for nobody, as
+a real arm would not); stamps are the node clock's time of each state.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from robot_policy.nodes.common import (
+    COMMAND_QOS,
+    SENSOR_QOS,
+    STATE_QOS,
+    declare_parameters,
+    node_main,
+    to_seconds,
+)
+from robot_policy.nodes.images import image_to_msg
+from robot_policy.runtime.rate_loop import RateLoop
+from robot_policy.sim import SimConfig
+from robot_policy.sim.arm import SimArm
+from robot_policy.sim.scene import PHYSICS_HZ
+from robot_policy.sim.trajectory import TrajectoryRejected
+
+PARAMETERS = {
+    "task": ("push", "sim task: reach, push or lift"),
+    "seed": (0, "seed of the first episode; the k-th reset uses seed + k"),
+    "cameras": ([], "cameras to publish: front, wrist"),
+    "image_size": ([96, 96], "camera image height, width"),
+    "camera_hz": (10.0, "camera frame rate"),
+    "state_hz": (120.0, "joint state rate; physics substeps per tick = 240 / state_hz"),
+    "controller": ("arm_controller", "controller name: topics /<controller>/joint_trajectory, …"),
+    "sim_config": ("", "path of a sim YAML (randomization, episode lengths); '' = defaults"),
+    "allow_nonzero_velocity_at_trajectory_end": (
+        True,
+        "as the JTC parameter; true suits streaming single-point trajectories",
+    ),
+}
+
+
+class SimNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("sim_node", **kwargs)
+        param = declare_parameters(self, PARAMETERS).__getitem__
+        cameras = param("cameras")
+        config_path = param("sim_config")
+        sim_config = SimConfig.from_yaml(Path(config_path)) if config_path else None
+        state_hz = float(param("state_hz"))
+        substeps = PHYSICS_HZ / state_hz
+        if substeps != round(substeps) or substeps < 1:
+            raise ValueError(f"state_hz must divide {PHYSICS_HZ}, got {state_hz}")
+        self.substeps = int(substeps)
+        self.arm = SimArm(
+            param("task"),
+            cameras=cameras,
+            image_size=tuple(param("image_size")),
+            sim_config=sim_config,
+            allow_nonzero_end_velocity=bool(param("allow_nonzero_velocity_at_trajectory_end")),
+        )
+        self.seed = int(param("seed"))
+        self.cameras = cameras
+        self.camera_period = 1.0 / float(param("camera_hz"))
+        self.state_hz = state_hz
+        self._lock = threading.Lock()
+        self._counts = {"trajectories": 0, "commands": 0, "rejected": 0}
+        self._last_rejection = ""
+        self.arm.reset(self.seed)
+
+        controller = param("controller")
+        self.state_pub = self.create_publisher(JointState, "/joint_states", STATE_QOS)
+        self.env_pub = self.create_publisher(JointState, "/sim/environment_state", STATE_QOS)
+        self.image_pubs = {
+            c: self.create_publisher(Image, f"/camera/{c}/image_raw", SENSOR_QOS) for c in cameras
+        }
+        self.status_pub = self.create_publisher(DiagnosticArray, "/sim/status", STATE_QOS)
+        self.create_subscription(
+            JointTrajectory, f"/{controller}/joint_trajectory", self._on_trajectory, COMMAND_QOS
+        )
+        self.create_subscription(
+            Float64MultiArray, f"/{controller}/commands", self._on_commands, COMMAND_QOS
+        )
+        self.create_service(Trigger, "/sim/reset", self._on_reset)
+        self.create_service(Trigger, "/sim/success", self._on_success)
+        self.create_timer(1.0, self._publish_status)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._physics_loop, name="sim-physics", daemon=True)
+        self._thread.start()
+
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _physics_loop(self) -> None:
+        loop = RateLoop(self.state_hz)
+        next_frame = 0.0
+        while not self._stop.is_set():
+            loop.wait()
+            now = self.now()
+            with self._lock:
+                self.arm.advance(self.substeps, now)
+                positions, velocities = self.arm.joint_state()
+                env_state = self.arm.environment_state()
+                frames = {}
+                if self.cameras and now >= next_frame:
+                    next_frame = now + self.camera_period
+                    frames = {c: self.arm.render(c) for c in self.cameras}
+            stamp = self.get_clock().now().to_msg()
+            state = JointState(name=self.arm.state_joint_names)
+            state.header.stamp = stamp
+            state.position = positions.tolist()
+            state.velocity = velocities.tolist()
+            self.state_pub.publish(state)
+            env = JointState(name=self.arm.environment_names, position=env_state.tolist())
+            env.header.stamp = stamp
+            self.env_pub.publish(env)
+            for name, frame in frames.items():
+                self.image_pubs[name].publish(image_to_msg(frame, stamp, f"{name}_camera"))
+        self.loop_stats = loop.stats()
+
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        positions = [list(pt.positions) for pt in msg.points]
+        velocities = [list(pt.velocities) for pt in msg.points]
+        times = [to_seconds(pt.time_from_start) for pt in msg.points]
+        with self._lock:
+            try:
+                self.arm.accept_trajectory(
+                    msg.joint_names, to_seconds(msg.header.stamp), times, positions, velocities,
+                    now=self.now(),
+                )  # fmt: skip
+                self._counts["trajectories"] += 1
+            except TrajectoryRejected as exc:
+                self._reject(f"trajectory rejected: {exc}")
+
+    def _on_commands(self, msg: Float64MultiArray) -> None:
+        with self._lock:
+            try:
+                self.arm.accept_positions(msg.data)
+                self._counts["commands"] += 1
+            except ValueError as exc:
+                self._reject(f"command rejected: {exc}")
+
+    def _reject(self, reason: str) -> None:
+        self._counts["rejected"] += 1
+        self._last_rejection = reason
+        self.get_logger().error(reason)
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self._lock:
+            seed = self.seed + self.arm.episode + 1
+            self.arm.reset(seed)
+        response.success = True
+        response.message = json.dumps({"episode": self.arm.episode, "seed": seed})
+        return response
+
+    def _on_success(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self._lock:
+            response.success = self.arm.succeeded
+            response.message = json.dumps(
+                {"episode": self.arm.episode, "seed": self.seed + self.arm.episode}
+            )
+        return response
+
+    def _publish_status(self) -> None:
+        with self._lock:
+            values = {**self._counts, "last_rejection": self._last_rejection}
+            values["episode"] = self.arm.episode
+            values["succeeded"] = self.arm.succeeded
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.OK, name="sim_node", hardware_id="pybullet", message="running"
+        )
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.status_pub.publish(array)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        with self._lock:
+            self.arm.close()
+
+
+main = node_main(SimNode)
+
+if __name__ == "__main__":
+    raise SystemExit(main(None))

@@ -1,0 +1,134 @@
+"""A simulated arm that behaves like a ros2_control arm: setpoints in, joint states out, in time.
+
+`PandaEnv` advances one policy step per call, which suits datasets and fast evaluation. A ROS
+graph needs the other view: physics running on its own clock, a controller accepting
+trajectories or position commands at any moment, joint states and camera frames published as
+they happen. `SimArm` is that view over the same env, task and scene, so the ROS path and the
+in-process path simulate exactly the same world.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pybullet as p
+
+from .config import SimConfig
+from .env import PandaEnv
+from .scene import PHYSICS_HZ
+from .trajectory import Trajectory, validate
+
+
+class SimArm:
+    """Physics + a JTC-like controller for one task; not thread-safe (the node holds a lock).
+
+    Controller joints are the action vector's names (arm joints + "gripper", the finger opening
+    width); published joint states use the URDF's joint names (arm + both finger joints), as a
+    real Franka driver does.
+    """
+
+    def __init__(
+        self,
+        task: str,
+        cameras: Sequence[str] = (),
+        image_size: tuple[int, int] = (96, 96),
+        sim_config: SimConfig | None = None,
+        allow_nonzero_end_velocity: bool = True,
+    ) -> None:
+        self.env: PandaEnv = (sim_config or SimConfig()).make_env(
+            task, cameras=cameras, image_size=image_size
+        )
+        self.robot = self.env.robot
+        self.controller_joints = self.robot.command_names
+        self.state_joint_names = [
+            *self.robot.arm_joint_names,
+            *(j.name for j in self.robot.fingers),
+        ]
+        self.environment_names = list(self.env.features["observation.environment_state"]["names"])
+        self.allow_nonzero_end_velocity = allow_nonzero_end_velocity
+        self.physics_dt = 1.0 / PHYSICS_HZ
+        self._low = self.env.action_space.low.astype(np.float64)
+        self._high = self.env.action_space.high.astype(np.float64)
+        self._setpoint = np.zeros(len(self.controller_joints))
+        self._trajectory: Trajectory | None = None
+        self.succeeded = False
+        self.episode = -1
+
+    def reset(self, seed: int) -> None:
+        """Start a new episode: the arm at home holding still, the success latch cleared."""
+        self.env.reset(seed=seed)
+        self._trajectory = None
+        self._setpoint = self._measured_command()
+        self.succeeded = False
+        self.episode += 1
+
+    def accept_trajectory(
+        self,
+        joint_names: Sequence[str],
+        stamp: float,
+        times: Sequence[float],
+        positions: Sequence[Sequence[float]],
+        velocities: Sequence[Sequence[float]],
+        now: float,
+    ) -> None:
+        """Replace the active trajectory; raises TrajectoryRejected (and keeps the old one)."""
+        self._trajectory = validate(
+            self.controller_joints,
+            joint_names,
+            stamp,
+            times,
+            positions,
+            velocities,
+            now=now,
+            origin=self.setpoint(now),
+            allow_nonzero_end_velocity=self.allow_nonzero_end_velocity,
+        )
+
+    def accept_positions(self, values: Sequence[float]) -> None:
+        """A forward position controller's command: the setpoint, immediately, no timing."""
+        command = np.asarray(values, dtype=np.float64)
+        if command.shape != (len(self.controller_joints),):
+            raise ValueError(
+                f"expected {len(self.controller_joints)} positions "
+                f"({', '.join(self.controller_joints)}), got {command.size}"
+            )
+        if not np.isfinite(command).all():
+            raise ValueError("non-finite position command")
+        self._trajectory = None
+        self._setpoint = command
+
+    def setpoint(self, now: float) -> np.ndarray:
+        if self._trajectory is not None:
+            return self._trajectory.sample(now)
+        return self._setpoint.copy()
+
+    def advance(self, substeps: int, now: float) -> None:
+        """Drive the motors toward the setpoint for `now` and step physics `substeps` times."""
+        target = np.clip(self.setpoint(now), self._low, self._high)
+        scene = self.env.scene
+        scene.command(target[:-1], float(target[-1]))
+        scene.step(substeps)
+        if not self.succeeded and self.env.layout is not None:
+            self.succeeded = bool(self.env.task.is_success(scene, self.env.layout))
+
+    def joint_state(self) -> tuple[np.ndarray, np.ndarray]:
+        """Positions and velocities of `state_joint_names`."""
+        scene = self.env.scene
+        indices = self.robot.arm_indices + self.robot.finger_indices
+        states = p.getJointStates(scene.body, indices, physicsClientId=scene.client)
+        return np.array([s[0] for s in states]), np.array([s[1] for s in states])
+
+    def environment_state(self) -> np.ndarray:
+        assert self.env.layout is not None, "reset() first"
+        return self.env.task.environment_state(self.env.scene, self.env.layout)
+
+    def render(self, camera: str) -> np.ndarray:
+        return self.env.render_camera(camera)
+
+    def close(self) -> None:
+        self.env.close()
+
+    def _measured_command(self) -> np.ndarray:
+        positions, _ = self.joint_state()
+        return self.robot.command_vector(dict(zip(self.state_joint_names, positions, strict=True)))
