@@ -5,7 +5,6 @@ Each test run gets its own ROS_DOMAIN_ID and localhost-only discovery, so parall
 other machines on the network cannot interfere.
 """
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -39,15 +38,6 @@ PUBLISHER = textwrap.dedent(
     rclpy.shutdown()
     """
 )
-
-
-@pytest.fixture
-def isolated_ros_env(monkeypatch):
-    domain = 100 + os.getpid() % 100  # 100..199 stays inside the valid 0..232 range
-    monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
-    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    monkeypatch.setenv("ROS_LOCALHOST_ONLY", "1")
-    return dict(os.environ)
 
 
 def test_joint_state_crosses_processes(isolated_ros_env):

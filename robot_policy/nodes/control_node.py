@@ -22,6 +22,7 @@ import json
 import math
 import threading
 import time
+from collections import deque
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -66,6 +67,7 @@ PARAMETERS = {
     "autostart": (True, "start commanding once the first joint state arrives"),
 }
 STATUS_PERIOD = 0.1
+_HISTORY = 3000  # samples behind the percentiles: the last 30 s at 100 Hz
 
 
 class ControlNode(Node):
@@ -107,7 +109,11 @@ class ControlNode(Node):
         self._last_command: np.ndarray | None = None
         self._chunks = {"accepted": 0, "ignored": 0, "rejected": 0}
         self._last_rejection = ""
-        self._tick_ms: list[float] = []
+        self._tick_ms: deque[float] = deque(maxlen=_HISTORY)
+        # Age of the measured state behind each command when it is sent (DDS + wait for the
+        # tick + compute), and of each chunk's observation when the chunk arrives (inference).
+        self._state_age_ms: deque[float] = deque(maxlen=_HISTORY)
+        self._chunk_age_ms: deque[float] = deque(maxlen=_HISTORY)
 
         controller = p["controller"]
         if self.output == "joint_trajectory":
@@ -166,6 +172,7 @@ class ControlNode(Node):
         with self._lock:
             accepted = self.controller.add_chunk(chunk, now)
             self._chunks["accepted" if accepted else "ignored"] += 1
+            self._chunk_age_ms.append((now - chunk.stamp) * 1e3)
 
     def _on_e_stop(self, msg: Bool) -> None:
         if msg.data:
@@ -217,11 +224,12 @@ class ControlNode(Node):
                     continue
                 result = self.controller.tick(measured, now)
                 previous, self._last_command = self._last_command, result.command
+                state_stamp = self._state_stamp
             # The filter integrates q += v*dt, so its velocity is the step over one period.
             step = np.zeros_like(result.command) if previous is None else result.command - previous
             self._publish(result.command, step / self.loop.period)
+            self._state_age_ms.append((self.now() - state_stamp) * 1e3)
             self._tick_ms.append((time.perf_counter() - start) * 1e3)
-            del self._tick_ms[:-1000]
 
     def _publish(self, command: np.ndarray, velocity: np.ndarray) -> None:
         arm = self.output_order
@@ -258,6 +266,8 @@ class ControlNode(Node):
                 "scheduler": vars(self.controller.scheduler.stats).copy(),
             }
             tick_ms = np.asarray(self._tick_ms)
+            state_age = np.asarray(self._state_age_ms)
+            chunk_age = np.asarray(self._chunk_age_ms)
         loop = self.loop.stats()
         values["loop"] = {
             "rate_hz": loop["rate_hz_measured"],
@@ -265,7 +275,11 @@ class ControlNode(Node):
             "deadline_misses": loop["overruns"],
             "skipped_ticks": loop["skipped_ticks"],
             "jitter_ms_p99": loop["jitter_ms_p99"],
-            "tick_ms_p99": float(np.percentile(tick_ms, 99)) if tick_ms.size else math.nan,
+            "tick_ms_p99": _percentile(tick_ms, 99),
+            "obs_to_command_ms_p50": _percentile(state_age, 50),
+            "obs_to_command_ms_p99": _percentile(state_age, 99),
+            "chunk_age_ms_p50": _percentile(chunk_age, 50),
+            "chunk_age_ms_p99": _percentile(chunk_age, 99),
         }
         return values
 
@@ -293,6 +307,10 @@ class ControlNode(Node):
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2.0)
+
+
+def _percentile(samples: np.ndarray, q: float) -> float:
+    return float(np.percentile(samples, q)) if samples.size else math.nan
 
 
 main = node_main(ControlNode)

@@ -29,6 +29,8 @@ NODES = (
     "recorder_node",
 )
 ALL_NODES_KEY = "/**"
+# The simulated cell, as `robot-policy eval --ros` and the demo run it.
+DEFAULT_GRAPH = Path(__file__).resolve().parents[2] / "config" / "sim_graph.yaml"
 
 
 class GraphError(ValueError):

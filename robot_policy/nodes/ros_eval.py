@@ -12,15 +12,18 @@ latency, safety-filter interventions.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
@@ -29,12 +32,12 @@ from std_srvs.srv import SetBool, Trigger
 from tqdm import tqdm
 
 from robot_policy.nodes.common import STATE_QOS
-from robot_policy.nodes.graph import Graph
+from robot_policy.nodes.graph import DEFAULT_GRAPH, Graph
 from robot_policy.policies.checkpoint import read_checkpoint_config
+from robot_policy.pretrained import pretrained_path
 from robot_policy.runtime.evaluate import wilson_interval
 from robot_policy.sim import SimConfig
 
-DEFAULT_GRAPH = Path(__file__).resolve().parents[2] / "config" / "sim_graph.yaml"
 # Loading torch and a checkpoint and warming up takes a while on 2 busy cores.
 STARTUP_TIMEOUT = 120.0
 CALL_TIMEOUT = 10.0
@@ -81,10 +84,12 @@ class Referee(Node):
         self.restart_policy = self.create_client(Trigger, "/policy/restart")
         self.enable_control = self.create_client(SetBool, "/control/enable")
         self.status: dict[str, dict[str, Any]] = {}
+        self.status_time = -math.inf
         for topic in ("/safety/status", "/policy/status"):
             self.create_subscription(DiagnosticArray, topic, self._on_status, STATE_QOS)
 
     def _on_status(self, msg: DiagnosticArray) -> None:
+        self.status_time = time.monotonic()
         for status in msg.status:
             values = {}
             for kv in status.values:
@@ -93,6 +98,13 @@ class Referee(Node):
                 except ValueError:
                     values[kv.key] = kv.value
             self.status[status.name.split(":")[0]] = values
+
+    def wait_for_status(self, after: float, timeout: float = 3.0) -> None:
+        """Block until a status message newer than `after` (monotonic) arrived, or timeout:
+        the figures reported should include the last episode."""
+        deadline = time.monotonic() + timeout
+        while self.status_time <= after and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def call(self, client, request) -> Any:
         future = client.call_async(request)
@@ -104,38 +116,14 @@ class Referee(Node):
         return future.result()
 
 
-def evaluate_ros(
-    task: str,
-    episodes: int,
-    seed: int = 0,
-    checkpoint: str | Path | None = None,
-    strategy: str = "receding",
-    inference_steps: int = 0,
+@contextmanager
+def running_graph(
+    overrides: Mapping[str, Mapping[str, Any]],
     graph_path: str | Path = DEFAULT_GRAPH,
-    sim_config: str | Path | None = None,
-    progress: bool = True,
     log_path: str | Path | None = None,
-) -> RosEvalResult:
-    """Run `episodes` episodes through the ROS graph; node output goes to `log_path` (a temp
-    file by default, named in any error)."""
-    if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
-    overrides: dict[str, dict[str, Any]] = {
-        "sim_node": {"task": task, "seed": seed},
-        "policy_node": {"inference_steps": inference_steps},
-        "control_node": {"scheduler.strategy": strategy},
-    }
-    if checkpoint is not None:
-        policy_cfg, _ = read_checkpoint_config(checkpoint)
-        overrides["policy_node"]["checkpoint"] = str(Path(checkpoint).resolve())
-        overrides["control_node"]["scheduler.n_action_steps"] = policy_cfg.n_action_steps
-        if strategy == "ensemble":
-            overrides["policy_node"]["replan_period"] = 1.0 / policy_cfg.fps
-    elif strategy == "ensemble":
-        overrides["policy_node"]["replan_period"] = 0.1
-    if sim_config is not None:
-        overrides["sim_node"]["sim_config"] = str(Path(sim_config).resolve())
-    limit = (SimConfig.from_yaml(sim_config) if sim_config else SimConfig()).episode_seconds[task]
+) -> Iterator[tuple[Graph, Referee, str]]:
+    """Start the graph's nodes on an isolated DDS domain, wait until they answer, and yield
+    (graph, referee, log file name); everything is stopped on exit, whatever happened."""
     env = isolated_ros_env()
     log_file = (
         open(log_path, "w")  # noqa: SIM115 - closed in finally
@@ -154,29 +142,10 @@ def evaluate_ros(
     executor.add_node(referee)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
-    successes, seconds = 0, []
     try:
         graph.start()
         _wait_ready(graph, referee, log_file.name)
-        bar = tqdm(range(episodes), desc=f"eval --ros {task}", unit="ep", disable=not progress)
-        for k in bar:
-            referee.call(referee.enable_control, SetBool.Request(data=False))
-            if k > 0:
-                referee.call(referee.reset_sim, Trigger.Request())
-            referee.call(referee.restart_policy, Trigger.Request())
-            referee.call(referee.enable_control, SetBool.Request(data=True))
-            start = time.monotonic()
-            succeeded = False
-            while time.monotonic() - start < limit:
-                _check_alive(graph, log_file.name)
-                if referee.call(referee.success, Trigger.Request()).success:
-                    succeeded = True
-                    seconds.append(time.monotonic() - start)
-                    break
-                time.sleep(0.05)
-            successes += succeeded
-            bar.set_postfix(success=f"{successes}/{k + 1}")
-        time.sleep(0.3)  # one more status message after the last episode
+        yield graph, referee, log_file.name
     finally:
         graph.stop()
         executor.shutdown()
@@ -188,6 +157,80 @@ def evaluate_ros(
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def graph_overrides(
+    task: str,
+    seed: int,
+    checkpoint: str | Path | None,
+    strategy: str,
+    inference_steps: int,
+    sim_config: str | Path | None,
+) -> dict[str, dict[str, Any]]:
+    """Node parameters for one evaluation, on top of the graph file's."""
+    overrides: dict[str, dict[str, Any]] = {
+        "sim_node": {"task": task, "seed": seed},
+        "policy_node": {"inference_steps": inference_steps},
+        "control_node": {"scheduler.strategy": strategy},
+    }
+    policy_cfg, _ = read_checkpoint_config(checkpoint or pretrained_path())
+    overrides["control_node"]["scheduler.n_action_steps"] = policy_cfg.n_action_steps
+    if checkpoint is not None:
+        overrides["policy_node"]["checkpoint"] = str(Path(checkpoint).resolve())
+    if strategy == "ensemble":  # every chunk covers the next step: re-plan at the action rate
+        overrides["policy_node"]["replan_period"] = 1.0 / policy_cfg.fps
+    if sim_config is not None:
+        overrides["sim_node"]["sim_config"] = str(Path(sim_config).resolve())
+    return overrides
+
+
+def run_episode(
+    graph: Graph, referee: Referee, log: str, first: bool, limit: float
+) -> float | None:
+    """One episode: stop commanding, reset the sim (not for the first, which the sim_node
+    started itself), clear the policy's history, resume; seconds to success or None."""
+    referee.call(referee.enable_control, SetBool.Request(data=False))
+    if not first:
+        referee.call(referee.reset_sim, Trigger.Request())
+    referee.call(referee.restart_policy, Trigger.Request())
+    referee.call(referee.enable_control, SetBool.Request(data=True))
+    start = time.monotonic()
+    while (elapsed := time.monotonic() - start) < limit:
+        _check_alive(graph, log)
+        if referee.call(referee.success, Trigger.Request()).success:
+            return elapsed
+        time.sleep(0.05)
+    return None
+
+
+def evaluate_ros(
+    task: str,
+    episodes: int,
+    seed: int = 0,
+    checkpoint: str | Path | None = None,
+    strategy: str = "receding",
+    inference_steps: int = 0,
+    graph_path: str | Path = DEFAULT_GRAPH,
+    sim_config: str | Path | None = None,
+    progress: bool = True,
+    log_path: str | Path | None = None,
+) -> RosEvalResult:
+    """Run `episodes` episodes through the ROS graph; node output goes to `log_path` (a temp
+    file by default, named in any error)."""
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    overrides = graph_overrides(task, seed, checkpoint, strategy, inference_steps, sim_config)
+    limit = (SimConfig.from_yaml(sim_config) if sim_config else SimConfig()).episode_seconds[task]
+    successes, seconds = 0, []
+    with running_graph(overrides, graph_path, log_path) as (graph, referee, log):
+        bar = tqdm(range(episodes), desc=f"eval --ros {task}", unit="ep", disable=not progress)
+        for k in bar:
+            took = run_episode(graph, referee, log, first=k == 0, limit=limit)
+            if took is not None:
+                successes += 1
+                seconds.append(took)
+            bar.set_postfix(success=f"{successes}/{k + 1}")
+        referee.wait_for_status(after=time.monotonic())
     low, high = wilson_interval(successes, episodes)
     control = referee.status.get("control_node", {})
     policy = referee.status.get("policy_node", {})
@@ -199,7 +242,7 @@ def evaluate_ros(
         success_rate=successes / episodes,
         ci95_low=low,
         ci95_high=high,
-        mean_seconds_to_success=float(sum(seconds) / len(seconds)) if seconds else float("nan"),
+        mean_seconds_to_success=float(np.mean(seconds)) if seconds else math.nan,
         control={
             **control.get("loop", {}),
             "safety_interventions": control.get("interventions"),
@@ -228,3 +271,39 @@ def _wait_ready(graph: Graph, referee: Referee, log: str) -> None:
             _check_alive(graph, log)
             if time.monotonic() > deadline:
                 raise GraphFailure(f"{client.srv_name} not available after {STARTUP_TIMEOUT} s")
+
+
+def bench_ros(
+    seconds: float = 30.0, task: str = "push", seed: int = 0, log_path: str | Path | None = None
+) -> dict[str, float]:
+    """`robot-policy bench ros`: the graph runs episodes of the shipped policy for `seconds`;
+    the figures are the control node's own measurements over DDS: how old the measured state
+    behind each command is when the command goes out (`obs_to_command`), and how old a chunk's
+    observation is when the chunk reaches the control node (inference + DDS)."""
+    overrides = graph_overrides(task, seed, None, "receding", 0, None)
+    limit = SimConfig().episode_seconds[task]
+    episodes = successes = 0
+    with running_graph(overrides, log_path=log_path) as (graph, referee, log):
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            took = run_episode(graph, referee, log, first=episodes == 0, limit=min(limit, left))
+            episodes += 1
+            successes += took is not None
+        referee.wait_for_status(after=time.monotonic())
+    loop = referee.status.get("control_node", {}).get("loop", {})
+    policy = referee.status.get("policy_node", {})
+    rate = loop.get("rate_hz", math.nan)
+    return {
+        "obs_to_command_ms_p50": loop.get("obs_to_command_ms_p50", math.nan),
+        "obs_to_command_ms_p99": loop.get("obs_to_command_ms_p99", math.nan),
+        "control_period_ms": 1e3 / rate if rate else math.nan,
+        "loop_hz": rate,
+        "deadline_misses": loop.get("deadline_misses", math.nan),
+        "jitter_ms_p99": loop.get("jitter_ms_p99", math.nan),
+        "chunk_age_ms_p50": loop.get("chunk_age_ms_p50", math.nan),
+        "chunk_age_ms_p99": loop.get("chunk_age_ms_p99", math.nan),
+        "inference_ms_p50": policy.get("latency_ms_p50", math.nan),
+        "episodes": episodes,
+        "successes": successes,
+        "seconds": seconds,
+    }

@@ -1,21 +1,31 @@
-"""Recording demonstrations from a teleop device into a LeRobot v3 dataset.
+"""Recording demonstrations into a LeRobot v3 dataset, without ROS.
 
-Today the device is the scripted expert of each sim task (the device CI can drive); keyboard,
-gamepad and SpaceMouse devices plug into the same loop with the teleop issue.
+Two loops. `collect_scripted` records each task's scripted expert directly in joint space (fast,
+seeded, the reference datasets). `collect_teleop` records a teleop device the way a person
+drives the arm: device twist -> `TwistIK` -> `SafetyFilter` -> sim, in real time, with the
+operator starting, saving and discarding episodes from the device.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TextIO
 
+import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
 from robot_policy.data import DatasetWriter
+from robot_policy.safety import SafetyFilter, SafetyLimits
 from robot_policy.sim import SimConfig, make_expert
+from robot_policy.sim.env import STATE_KEY
+from robot_policy.teleop.device import Event, TeleopDevice
+from robot_policy.teleop.ik import TwistIK
 
 
 @dataclass(frozen=True)
@@ -114,3 +124,151 @@ def collect_scripted(
         success_rate=successes / episodes,
         seconds=time.perf_counter() - start,
     )
+
+
+def collect_teleop(
+    task: str,
+    episodes: int,
+    out: str | Path,
+    open_device: Callable[[gym.Env], TeleopDevice],
+    *,
+    seed: int = 0,
+    cameras: Sequence[str] = (),
+    keep_failed: bool = False,
+    video_codec: str = "libsvtav1",
+    sim_config: SimConfig | None = None,
+    max_seconds: float | None = None,
+    realtime: bool = True,
+    status: TextIO | None = sys.stderr,
+) -> CollectResult:
+    """Let an operator record up to `episodes` episodes with the device `open_device(env)`.
+
+    Each episode: the env resets (attempt k uses seed `seed + k`), the arm holds until the
+    operator presses record, every tick from then on is recorded, and it ends when the operator
+    presses record again (saved if the task is solved or `keep_failed`), presses discard, or
+    the episode reaches `max_seconds` (default: the task's episode length). Idle time before
+    record counts toward that limit too; when it runs out the same layout starts over. Quit
+    (or Ctrl-C) ends the session; saved episodes stay saved. The recorded action is the
+    command the safety filter let through, i.e. what the arm was actually sent. `realtime`
+    paces the loop at the env's rate; without it, the loop runs as fast as it can (scripted
+    devices, tests). Prompts go to `status`.
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    config = sim_config or SimConfig()
+    if max_seconds is not None:
+        if not max_seconds > 0:
+            raise ValueError(f"max_seconds must be positive, got {max_seconds}")
+        seconds = config.episode_seconds | {task: float(max_seconds)}
+        config = dataclasses.replace(config, episode_seconds=seconds)
+    env = config.make_env(task, cameras=tuple(cameras))
+    unwrapped = env.unwrapped
+    robot, dt = unwrapped.robot, 1.0 / unwrapped.fps
+    joint_names = unwrapped.features["action"]["names"]
+    limits = SafetyLimits.from_robot(robot)
+
+    def say(message: str) -> None:
+        if status is not None:
+            print(message, file=status, flush=True)
+
+    attempted = successes = saved = frames = 0
+    start = time.perf_counter()
+    try:
+        with (
+            open_device(env) as device,
+            TwistIK(robot, dt) as ik,
+            DatasetWriter(
+                out,
+                fps=unwrapped.fps,
+                features=unwrapped.features,
+                robot_type=unwrapped.robot_type,
+                video_codec=video_codec,
+            ) as writer,
+        ):
+            say(device.help)
+            ended = None
+            while attempted < episodes and ended != "quit":
+                say(f"episode {attempted + 1}/{episodes}: press record to start")
+                obs, _ = env.reset(seed=seed + attempted)
+                device.reset()
+                guard = SafetyFilter(limits, joint_names, dt)
+                ended, success = _operate(env, obs, device, ik, guard, writer, realtime, say)
+                length = writer.episode_frames
+                if not length:
+                    if ended == "time limit":
+                        say("time limit reached before recording; starting over")
+                    continue
+                attempted += 1
+                successes += success
+                keep = ended in ("stopped", "time limit") and (success or keep_failed)
+                if keep:
+                    writer.save_episode()
+                    saved += 1
+                    frames += length
+                else:
+                    writer.discard_episode()
+                verdict = "saved" if keep else "discarded"
+                outcome = "solved" if success else "not solved"
+                say(f"episode {attempted}: {ended} after {length} frames, {outcome}, {verdict}")
+    finally:
+        env.close()
+    return CollectResult(
+        dataset=str(out),
+        task=task,
+        attempted=attempted,
+        episodes=saved,
+        frames=frames,
+        success_rate=successes / attempted if attempted else 0.0,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _operate(
+    env: gym.Env,
+    obs: dict[str, np.ndarray],
+    device: TeleopDevice,
+    ik: TwistIK,
+    guard: SafetyFilter,
+    writer: DatasetWriter,
+    realtime: bool,
+    say: Callable[[str], None],
+) -> tuple[str, bool]:
+    """Operate one episode from `obs`, just after a reset: returns why it ended ("stopped",
+    "discarded", "time limit" or "quit") and whether the task was solved then.
+
+    Frames from the tick record is pressed on are left in `writer`'s open episode, for the
+    caller to save or discard.
+    """
+    unwrapped = env.unwrapped
+    dt, arm = 1.0 / unwrapped.fps, slice(0, len(unwrapped.robot.arm))
+    ik.reset(obs[STATE_KEY][arm])
+    recording, success = False, False
+    tick, deadline = 0, time.monotonic()
+    try:
+        while True:
+            command = device.read()
+            if Event.QUIT in command.events:
+                return "quit", success
+            if Event.DISCARD in command.events and recording:
+                return "discarded", success
+            if Event.RECORD in command.events:
+                if recording:
+                    return "stopped", success
+                recording = True
+                say("recording")
+            now = tick * dt
+            guard.feed(now)
+            target = ik.step(command, obs[STATE_KEY][arm])
+            action = guard.step(target, obs[STATE_KEY], now).command.astype(np.float32)
+            if recording:
+                writer.add_frame({**obs, "action": action}, task=unwrapped.task_description)
+            obs, _, terminated, truncated, info = env.step(action)
+            success = bool(info["is_success"])
+            tick += 1
+            if terminated or truncated:
+                return "time limit", success
+            if realtime:
+                deadline += dt
+                time.sleep(max(0.0, deadline - time.monotonic()))
+    except KeyboardInterrupt:
+        return "quit", success

@@ -1,0 +1,92 @@
+"""Shared fixtures for the ROS tests: an isolated DDS domain and a probe node.
+
+Every test that touches DDS gets a ROS_DOMAIN_ID of its own process and localhost-only
+discovery, so parallel runs (and other machines on the network) cannot cross-talk. Waits are on
+conditions with deadlines, never fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture
+def isolated_ros_env(monkeypatch) -> dict[str, str]:
+    domain = 100 + os.getpid() % 100  # 100..199 stays inside the valid 0..232 range
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    monkeypatch.setenv("ROS_LOCALHOST_ONLY", "1")
+    return dict(os.environ)
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `condition` until it returns something truthy; fail naming `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Probe:
+    """A node in its own rclpy context, spun in a background thread, for tests to poke a graph
+    with: it records every message on the topics it is asked to watch, with receipt times."""
+
+    def __init__(self) -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("test_probe", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.received: dict[str, list[tuple[float, Any]]] = {}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+
+    def watch(self, msg_type: type, topic: str, qos: Any) -> None:
+        self.received[topic] = []
+
+        def record(msg: Any) -> None:
+            with self._lock:
+                self.received[topic].append((time.monotonic(), msg))
+
+        self.node.create_subscription(msg_type, topic, record, qos)
+
+    def messages(self, topic: str, since: float = -1.0) -> list[Any]:
+        with self._lock:
+            return [m for t, m in self.received[topic] if t >= since]
+
+    def stamped(self, topic: str) -> list[tuple[float, Any]]:
+        with self._lock:
+            return list(self.received[topic])
+
+    def call(self, srv_type: type, name: str, request: Any, timeout: float = 30.0) -> Any:
+        client = self.node.create_client(srv_type, name)
+        wait_for(lambda: client.wait_for_service(timeout_sec=0.1), timeout, f"service {name}")
+        future = client.call_async(request)
+        return wait_for(lambda: future.result() if future.done() else None, timeout, name)
+
+    def close(self) -> None:
+        import rclpy
+
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+@pytest.fixture
+def probe(isolated_ros_env) -> Iterator[Probe]:
+    p = Probe()
+    yield p
+    p.close()

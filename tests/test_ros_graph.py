@@ -1,0 +1,262 @@
+"""The ROS graph end to end, over real rclpy/DDS on loopback with the nodes as processes.
+
+Timeouts below are upper bounds for start-up and discovery on a busy 2-core machine, not waits
+that make a test pass; the safety timing (e-stop, watchdog) is counted in control ticks or
+checked against the configured timeouts.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+from conftest import wait_for
+from diagnostic_msgs.msg import DiagnosticArray
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool
+from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from robot_policy.nodes.chunk_msgs import chunk_to_msg
+from robot_policy.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, to_stamp
+from robot_policy.nodes.graph import DEFAULT_GRAPH, Graph
+from robot_policy.robots import panda
+from robot_policy.runtime.chunks import TimedChunk
+
+STARTUP = 90.0
+NAMES = panda().command_names
+COMMANDS = "/arm_controller/joint_trajectory"
+PERIOD = 0.01  # control_node rate_hz 100 in config/sim_graph.yaml
+
+
+def status_values(msg: DiagnosticArray) -> dict:
+    values = {}
+    for kv in msg.status[0].values:
+        try:
+            values[kv.key] = json.loads(kv.value)
+        except ValueError:
+            values[kv.key] = kv.value
+    return values
+
+
+def latest_status(probe, topic: str) -> dict | None:
+    msgs = probe.messages(topic)
+    return status_values(msgs[-1]) if msgs else None
+
+
+def command_array(msg: JointTrajectory) -> tuple[np.ndarray, np.ndarray]:
+    point = msg.points[0]
+    return np.array(point.positions), np.array(point.velocities)
+
+
+def measured(probe) -> np.ndarray:
+    msg = probe.messages("/joint_states")[-1]
+    return panda().command_vector(dict(zip(msg.name, msg.position, strict=True)))
+
+
+@pytest.fixture
+def graph_of(probe, isolated_ros_env, tmp_path):
+    """Start a subset of config/sim_graph.yaml; the probe watches what the tests read."""
+    graphs = []
+
+    def start(*nodes: str, **overrides) -> Graph:
+        log = open(tmp_path / "graph.log", "w")  # noqa: SIM115 - closed below
+        graph = Graph(DEFAULT_GRAPH, overrides, only=list(nodes), env=isolated_ros_env, log=log)
+        graphs.append((graph, log))
+        for msg_type, topic, qos in (
+            (JointState, "/joint_states", SENSOR_QOS),
+            (DiagnosticArray, "/safety/status", STATE_QOS),
+            (DiagnosticArray, "/sim/status", STATE_QOS),
+            (JointTrajectory, COMMANDS, COMMAND_QOS),
+        ):
+            if topic not in probe.received:
+                probe.watch(msg_type, topic, qos)
+        graph.start()
+        return graph
+
+    yield start
+    for graph, log in graphs:
+        graph.stop()
+        log.close()
+
+
+def publisher(probe, msg_type, topic):
+    return probe.node.create_publisher(msg_type, topic, COMMAND_QOS)
+
+
+def wait_controlled(probe) -> None:
+    wait_for(lambda: probe.messages(COMMANDS), STARTUP, "control_node commands")
+    wait_for(lambda: probe.messages("/joint_states"), STARTUP, "joint states")
+    wait_for(lambda: latest_status(probe, "/safety/status"), STARTUP, "/safety/status")
+
+
+def ramp_chunk(start: np.ndarray, speed: float, stamp: float) -> TimedChunk:
+    """16 actions at 10 Hz moving joint 1 at `speed` rad/s from `start`."""
+    actions = np.tile(start, (16, 1))
+    actions[:, 0] += speed * 0.1 * np.arange(16)
+    return TimedChunk(stamp, 0.1, actions)
+
+
+def test_policy_chunks_drive_the_arm_and_a_dead_policy_ends_in_a_stop(graph_of, probe):
+    graph = graph_of("sim_node", "policy_node", "control_node")
+    wait_for(
+        lambda: (
+            (latest_status(probe, "/safety/status") or {}).get("chunks", {}).get("accepted", 0) >= 2
+        ),
+        STARTUP,
+        "two chunks accepted by control_node",
+    )
+    start = measured(probe)
+    wait_for(
+        lambda: np.abs(measured(probe) - start).max() > 0.01, 10.0, "the arm moving under chunks"
+    )
+    sim = wait_for(lambda: latest_status(probe, "/sim/status"), 5.0, "/sim/status")
+    assert int(sim["rejected"]) == 0, sim  # everything control_node sent, the JTC rules accept
+
+    graph.kill("policy_node")
+    killed = time.monotonic()
+    # The last chunk is a plan for up to 1.5 s; once nothing covers now, hold, then stop.
+    horizon = 1.6 + 0.1  # chunk span + hold_timeout
+    wait_for(
+        lambda: "watchdog_hold" in str((latest_status(probe, "/safety/status") or {}).get(
+            "last_reasons")),
+        horizon + 2.0,
+        "watchdog hold after the policy died",
+    )  # fmt: skip
+    held = time.monotonic()
+    wait_for(
+        lambda: "watchdog_stop" in str((latest_status(probe, "/safety/status") or {}).get(
+            "last_reasons")),
+        2.0,
+        "watchdog stop",
+    )  # fmt: skip
+    assert held - killed <= horizon + 1.0
+    # Stopped: the commands no longer move.
+    wait_for(
+        lambda: np.abs(command_array(probe.messages(COMMANDS)[-1])[1]).max() < 1e-9,
+        2.0,
+        "zero commanded velocity",
+    )
+    before = command_array(probe.messages(COMMANDS)[-1])[0]
+    since = time.monotonic()
+    wait_for(lambda: len(probe.messages(COMMANDS, since)) >= 20, 5.0, "more commands")
+    after = command_array(probe.messages(COMMANDS)[-1])[0]
+    np.testing.assert_allclose(after, before, atol=1e-9)
+
+
+def test_e_stop_brakes_within_two_ticks_and_latches_until_reset(graph_of, probe):
+    graph_of("sim_node", "control_node")
+    wait_controlled(probe)
+    chunks = publisher(probe, JointTrajectory, "/policy/action_chunk")
+    e_stop = publisher(probe, Bool, "/safety/e_stop")
+    home = measured(probe)
+    chunks.publish(chunk_to_msg(ramp_chunk(home, 0.3, time.time()), NAMES))
+    # Cruising: the commanded joint-1 velocity reaches the ramp's 0.3 rad/s.
+    wait_for(lambda: command_array(probe.messages(COMMANDS)[-1])[1][0] > 0.29, 5.0, "cruise speed")
+    sent = time.monotonic()
+    e_stop.publish(Bool(data=True))
+    wait_for(lambda: latest_status(probe, "/safety/status")["e_stop"], 2.0, "e-stop status")
+    wait_for(lambda: len(probe.messages(COMMANDS, sent)) >= 30, 5.0, "commands after e-stop")
+    speeds = [command_array(m)[1][0] for m in probe.messages(COMMANDS, sent)]
+    first_brake = next(i for i, v in enumerate(speeds) if v < 0.3 - 1e-6)
+    assert first_brake <= 2, speeds[:5]  # at most two more ticks at cruise speed
+    assert all(b <= a + 1e-12 for a, b in zip(speeds, speeds[1:], strict=False)), speeds
+    assert speeds[-1] == pytest.approx(0.0, abs=1e-9)
+    # Latched: a fresh chunk does not move the arm ...
+    chunks.publish(chunk_to_msg(ramp_chunk(measured(probe), 0.3, time.time()), NAMES))
+    since = time.monotonic()
+    wait_for(lambda: len(probe.messages(COMMANDS, since)) >= 20, 5.0, "commands")
+    assert max(abs(command_array(m)[1][0]) for m in probe.messages(COMMANDS, since)) < 1e-9
+    # ... until reset; then the next chunk does.
+    reply = probe.call(Trigger, "/safety/reset", Trigger.Request())
+    assert reply.success and "was: e_stop" in reply.message
+    chunks.publish(chunk_to_msg(ramp_chunk(measured(probe), 0.3, time.time()), NAMES))
+    wait_for(
+        lambda: command_array(probe.messages(COMMANDS)[-1])[1][0] > 0.1, 5.0, "motion after reset"
+    )
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda m: setattr(m.points[3], "positions", [float("nan")] * 8), "non-finite"),
+        (lambda m: setattr(m, "joint_names", [*NAMES[:-1], "wrist_roll"]), "joint names"),
+        (lambda m: setattr(m.points[2], "time_from_start", m.points[1].time_from_start),
+         "not strictly increasing"),
+        (lambda m: setattr(m.header, "stamp", to_stamp(0.0)), "stamp is zero"),
+    ],
+)  # fmt: skip
+def test_malformed_chunks_are_rejected_and_the_arm_holds(graph_of, probe, mutate, reason):
+    graph_of("sim_node", "control_node")
+    wait_controlled(probe)
+    chunks = publisher(probe, JointTrajectory, "/policy/action_chunk")
+    msg = chunk_to_msg(ramp_chunk(measured(probe), 0.3, time.time()), NAMES)
+    mutate(msg)
+    start = command_array(probe.messages(COMMANDS)[-1])[0]
+    chunks.publish(msg)
+    status = wait_for(
+        lambda: (s := latest_status(probe, "/safety/status")) and s["chunks"]["rejected"] and s,
+        5.0,
+        "the rejection in /safety/status",
+    )
+    assert reason in status["last_rejection"]
+    assert status["chunks"]["accepted"] == 0
+    since = time.monotonic()
+    wait_for(lambda: len(probe.messages(COMMANDS, since)) >= 20, 5.0, "commands")
+    for m in probe.messages(COMMANDS, since):
+        np.testing.assert_allclose(command_array(m)[0], start, atol=1e-9)
+
+
+def test_sim_node_rejects_what_a_joint_trajectory_controller_rejects(graph_of, probe):
+    graph_of("sim_node")
+    wait_for(lambda: probe.messages("/joint_states"), STARTUP, "joint states")
+    pub = publisher(probe, JointTrajectory, COMMANDS)
+    home = measured(probe)
+
+    def trajectory(names=NAMES, times=(0.5, 1.0), velocities=None, stamp=0.0):
+        msg = JointTrajectory(joint_names=list(names))
+        msg.header.stamp = to_stamp(stamp)
+        for k, t in enumerate(times):
+            target = home.copy()
+            target[0] += 0.2 * (k + 1)
+            point = JointTrajectoryPoint(positions=target.tolist())
+            point.time_from_start.sec, point.time_from_start.nanosec = int(t), int(t % 1 * 1e9)
+            if velocities is not None:
+                point.velocities = list(velocities[k])
+            msg.points.append(point)
+        return msg
+
+    bad = [
+        (trajectory(names=[*NAMES[:-1], "elbow"]), "unknown joints"),
+        (trajectory(names=NAMES[:-1]), "partial goal"),
+        (trajectory(times=(1.0, 0.5)), "not strictly increasing"),
+        (trajectory(stamp=time.time() - 10.0), "ends in the past"),
+        (trajectory(velocities=[[0.1] * 8, [0.1] * 8]), None),  # allowed by this sim's config
+    ]
+    for k, (msg, reason) in enumerate(bad[:-1]):
+        pub.publish(msg)
+        status = wait_for(
+            lambda k=k: (s := latest_status(probe, "/sim/status")) and int(s["rejected"]) > k and s,
+            5.0,
+            f"rejection {k}",
+        )
+        assert reason in status["last_rejection"]
+    assert np.abs(measured(probe) - home).max() < 1e-3  # nothing moved the arm
+    pub.publish(trajectory())
+    wait_for(lambda: measured(probe)[0] > home[0] + 0.1, 5.0, "the valid trajectory executing")
+
+
+def test_control_can_be_disabled_and_restarts_from_the_measured_state(graph_of, probe):
+    graph_of("sim_node", "control_node")
+    wait_controlled(probe)
+    assert probe.call(SetBool, "/control/enable", SetBool.Request(data=False)).success
+    reset = probe.call(Trigger, "/sim/reset", Trigger.Request())
+    assert reset.success and json.loads(reset.message)["seed"] == 1
+    since = time.monotonic()
+    assert probe.call(SetBool, "/control/enable", SetBool.Request(data=True)).success
+    wait_for(lambda: len(probe.messages(COMMANDS, since)) >= 10, 5.0, "commands after enable")
+    np.testing.assert_allclose(
+        command_array(probe.messages(COMMANDS)[-1])[0], measured(probe), atol=2e-3
+    )
