@@ -42,6 +42,13 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def fsync_tree(root: Path) -> None:
+    """Flush every file and folder under `root` (before it is renamed into place)."""
+    for path in sorted(root.rglob("*"), reverse=True):
+        _fsync_path(path)
+    _fsync_path(root)
+
+
 _META_LAST = (TASKS_PATH, STATS_PATH, INFO_PATH)
 
 

@@ -42,7 +42,7 @@ class LeRobotDataset(InfoView):
     Picklable for DataLoader workers (open video files and the cache are not carried over).
     """
 
-    def __init__(self, root: str | Path, *, frame_cache_size: int = 1024):
+    def __init__(self, root: str | Path, *, frame_cache_size: int = 1024, read_stats: bool = True):
         self.root = Path(root)
         if not self.root.is_dir():
             raise DatasetFormatError(f"no dataset folder at {self.root}")
@@ -51,8 +51,11 @@ class LeRobotDataset(InfoView):
         self.frame_cache_size = frame_cache_size
         episodes = self.info["total_episodes"]
         self.tasks: list[str] = read_tasks(self.root / TASKS_PATH) if episodes else []
+        # read_stats=False opens a dataset whose stats.json is missing or broken, to rebuild it.
         self.stats: dict[str, stats_lib.Stats] = (
-            stats_lib.from_json(read_json(self.root / STATS_PATH)) if episodes else {}
+            stats_lib.from_json(read_json(self.root / STATS_PATH))
+            if episodes and read_stats
+            else {}
         )
         self.episodes = self._load_episodes()
         self._from = np.array([e["dataset_from_index"] for e in self.episodes], dtype=np.int64)

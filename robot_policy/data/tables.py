@@ -190,11 +190,21 @@ def episode_table(
     features: dict[str, dict[str, Any]], row: dict[str, Any], stats: dict[str, Stats]
 ) -> pa.Table:
     """One episodes-table row: `row` holds the non-stats columns, `stats` the episode's stats."""
-    full = dict(row)
-    for key, ft_stats in stats.items():
-        for name in STAT_NAMES:
-            full[f"stats/{key}/{name}"] = ft_stats[name].tolist()
-    return pa.Table.from_pylist([full], schema=episodes_schema(features))
+    return episodes_table(features, [row], [stats])
+
+
+def episodes_table(
+    features: dict[str, dict[str, Any]], rows: list[dict[str, Any]], stats: list[dict[str, Stats]]
+) -> pa.Table:
+    """Many episodes-table rows at once (`rows[i]` and `stats[i]` describe one episode)."""
+    full_rows = []
+    for row, ep_stats in zip(rows, stats, strict=True):
+        full = dict(row)
+        for key, ft_stats in ep_stats.items():
+            for name in STAT_NAMES:
+                full[f"stats/{key}/{name}"] = ft_stats[name].tolist()
+        full_rows.append(full)
+    return pa.Table.from_pylist(full_rows, schema=episodes_schema(features))
 
 
 def episode_files(root: Path) -> list[Path]:
@@ -220,3 +230,38 @@ def read_episodes(paths: list[Path], features: dict[str, dict[str, Any]]) -> lis
         rows += table.select(wanted).to_pylist()
     rows.sort(key=lambda r: r["episode_index"])
     return rows
+
+
+_STAT_DTYPES = {name: np.int64 if name == "count" else np.float64 for name in STAT_NAMES}
+
+
+def read_episode_stats(paths: list[Path], keys: list[str]) -> dict[int, dict[str, Stats]]:
+    """Per-episode stats of `keys` from the episode tables, by episode_index.
+
+    Camera stats cost a full decode to recompute, so edits that only move episodes carry them
+    over from here; a table without them is reported (`dataset recompute-stats` rebuilds them).
+    """
+    wanted = [f"stats/{key}/{name}" for key in keys for name in STAT_NAMES]
+    out: dict[int, dict[str, Stats]] = {}
+    for path in paths:
+        table = read_parquet(path)
+        missing = [c for c in ["episode_index", *wanted] if c not in table.column_names]
+        if missing:
+            raise DatasetFormatError(
+                f"corrupt dataset file {path}: missing columns {missing} "
+                "(`robot-policy dataset recompute-stats` rebuilds them)"
+            )
+        for row in table.select(["episode_index", *wanted]).to_pylist():
+            if any(row[column] is None for column in wanted):
+                raise DatasetFormatError(
+                    f"corrupt dataset file {path}: episode {row['episode_index']} has empty stats "
+                    "(`robot-policy dataset recompute-stats` rebuilds them)"
+                )
+            out[row["episode_index"]] = {
+                key: {
+                    name: np.asarray(row[f"stats/{key}/{name}"], dtype=_STAT_DTYPES[name])
+                    for name in STAT_NAMES
+                }
+                for key in keys
+            }
+    return out

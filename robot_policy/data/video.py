@@ -111,6 +111,89 @@ def append_video(base: Path | None, episode: Path, out: Path, offset_s: float) -
                     dst.mux(packet)
 
 
+class SegmentMuxer:
+    """Builds one mp4 out of whole episodes cut from other mp4s, by packet copy (no re-encode).
+
+    Dataset edits (merge, split, delete) move episodes between chunk files; remuxing keeps the
+    pixels bit-identical and costs no encoder time. An episode is found by its first frame's
+    timestamp and frame count, and must start on a keyframe (episodes are encoded separately,
+    here and by LeRobot, so they do). Packets from different files can only share a stream when
+    they come from identical encoder settings; that is checked, and a mismatch is an error
+    rather than a file that fails to decode.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.bytes = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._container = av.open(str(path), "w", options=_MP4_OPTIONS)
+        self._stream: Any = None
+        self._signature: tuple | None = None
+        self._source: Path | None = None
+
+    def add(self, source: Path, start_s: float, frames: int, fps: int, offset_s: float) -> None:
+        """Copy `frames` frames of `source` starting at `start_s` so they start at `offset_s`."""
+        with av.open(str(source)) as src:
+            in_stream = src.streams.video[0]
+            self._check_compatible(source, in_stream)
+            time_base = in_stream.time_base
+            half_frame = 0.5 / fps
+            end_s = start_s + (frames - 0.5) / fps
+            first_tick = max(0, int((start_s - half_frame) / time_base))
+            src.seek(first_tick, stream=in_stream, backward=True)
+            packets = []
+            for packet in src.demux(in_stream):
+                if packet.dts is None or packet.pts is None:  # demuxer flush packet
+                    continue
+                t = float(packet.pts * time_base)
+                if start_s - half_frame <= t < end_s:
+                    packets.append(packet)
+                    if len(packets) == frames:
+                        break
+            if len(packets) != frames:
+                raise ValueError(
+                    f"{source}: {len(packets)} video frames from {start_s:.3f} s, expected {frames}"
+                )
+            if not packets[0].is_keyframe:
+                raise ValueError(
+                    f"{source}: the episode at {start_s:.3f} s does not start on a keyframe, so it "
+                    "cannot be cut out without re-encoding"
+                )
+            # Anchor on the first packet's own pts: frame k keeps its exact spacing and lands
+            # within half a tick of offset_s + k / fps.
+            shift = round(offset_s / time_base) - min(p.pts for p in packets)
+            for packet in packets:
+                packet.pts += shift
+                packet.dts += shift
+                packet.stream = self._stream
+                self.bytes += packet.size
+                self._container.mux(packet)
+
+    def _check_compatible(self, source: Path, in_stream: Any) -> None:
+        ctx = in_stream.codec_context
+        signature = (
+            ctx.name,
+            in_stream.width,
+            in_stream.height,
+            in_stream.format.name if in_stream.format else None,
+            bytes(ctx.extradata or b""),
+            in_stream.time_base,
+        )
+        if self._stream is None:
+            self._stream = self._container.add_stream_from_template(in_stream, opaque=True)
+            self._stream.time_base = in_stream.time_base
+            self._signature, self._source = signature, source
+        elif signature != self._signature:
+            raise ValueError(
+                f"{source} and {self._source} were encoded with different codec parameters "
+                f"({signature[:4]} vs {self._signature[:4]}, or stream headers differ); their "
+                "episodes cannot share a video file without re-encoding"
+            )
+
+    def close(self) -> None:
+        self._container.close()
+
+
 def probe_video_info(path: Path) -> dict[str, Any]:
     """The `info` block LeRobot v3.0 stores for a video feature in info.json."""
     with av.open(str(path)) as container:
