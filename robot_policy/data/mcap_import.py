@@ -38,6 +38,8 @@ from mcap.reader import NonSeekingReader
 from mcap_ros2.decoder import DecoderFactory
 from tqdm import tqdm
 
+from robot_policy.perception.raw_image import IMAGE_LAYOUTS, decode_image
+
 from .assemble import new_dataset_dir
 from .mcap_config import ImportConfig, TopicFeature
 from .video import DEFAULT_VIDEO_CODEC
@@ -56,8 +58,6 @@ NUMERIC_TYPES = {
     "std_msgs/msg/Float32MultiArray": "data",
 }
 NAMED_TYPES = (JOINT_STATE, JOINT_TRAJECTORY)
-_IMAGE_LAYOUTS = {"rgb8": (3, [0, 1, 2]), "bgr8": (3, [2, 1, 0]), "mono8": (1, [0, 0, 0])}
-_IMAGE_LAYOUTS.update({"rgba8": (4, [0, 1, 2]), "bgra8": (4, [2, 1, 0])})
 
 
 class McapImportError(ValueError):
@@ -186,9 +186,9 @@ def _add_sample(series: _Series, decoded: _Decoded, clock: str, where: str) -> N
     t = _stamp(decoded, clock)
     if schema == IMAGE:
         shape = (int(msg.height), int(msg.width))
-        if msg.encoding not in _IMAGE_LAYOUTS:
+        if msg.encoding not in IMAGE_LAYOUTS:
             raise McapImportError(
-                f"{where}: image encoding {msg.encoding!r} is not one of {list(_IMAGE_LAYOUTS)}"
+                f"{where}: image encoding {msg.encoding!r} is not one of {list(IMAGE_LAYOUTS)}"
             )
         if series.image_shape is None:
             series.image_shape = shape
@@ -313,18 +313,10 @@ def _plan(scan: _Scan, config: ImportConfig) -> tuple[list[_Episode], list[str]]
 
 
 def _image(msg: Any) -> np.ndarray:
-    """An rgb8/bgr8/rgba8/bgra8/mono8 Image as uint8 (H, W, 3) RGB (row padding dropped)."""
-    channels, order = _IMAGE_LAYOUTS[msg.encoding]
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    row = width * channels
-    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
-    if step < row or data.size < step * height:
-        raise McapImportError(
-            f"image data too short: {data.size} bytes for {height}x{width} {msg.encoding}, "
-            f"step {step}"
-        )
-    pixels = data[: step * height].reshape(height, step)[:, :row].reshape(height, width, channels)
-    return np.ascontiguousarray(pixels[:, :, order])
+    try:
+        return decode_image(msg)
+    except ValueError as exc:
+        raise McapImportError(str(exc)) from exc
 
 
 def _frames(
