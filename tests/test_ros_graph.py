@@ -8,6 +8,9 @@ checked against the configured timeouts.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -260,3 +263,19 @@ def test_control_can_be_disabled_and_restarts_from_the_measured_state(graph_of, 
     np.testing.assert_allclose(
         command_array(probe.messages(COMMANDS)[-1])[0], measured(probe), atol=2e-3
     )
+
+
+def test_up_runs_a_graph_file_and_stops_cleanly_on_ctrl_c(probe, isolated_ros_env):
+    probe.watch(JointState, "/joint_states", SENSOR_QOS)
+    cmd = [sys.executable, "-m", "robot_policy", "up", str(DEFAULT_GRAPH), "--only", "sim_node"]
+    cmd += ["--set", "sim_node.task=reach"]
+    proc = subprocess.Popen(cmd, env=isolated_ros_env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: probe.messages("/joint_states"), STARTUP, "joint states from `up`")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "stopped ({'sim_node': 0})" in err
