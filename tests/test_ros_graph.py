@@ -279,3 +279,26 @@ def test_up_runs_a_graph_file_and_stops_cleanly_on_ctrl_c(probe, isolated_ros_en
             proc.kill()
     assert proc.returncode == 0, err
     assert "stopped ({'sim_node': 0})" in err
+
+
+def test_operator_chunks_override_the_policy_until_released(graph_of, probe):
+    graph_of("sim_node", "control_node")
+    wait_controlled(probe)
+    policy = publisher(probe, JointTrajectory, "/policy/action_chunk")
+    teleop = publisher(probe, JointTrajectory, "/teleop/action_chunk")
+    policy.publish(chunk_to_msg(ramp_chunk(measured(probe), 0.3, time.time()), NAMES))
+    wait_for(lambda: command_array(probe.messages(COMMANDS)[-1])[1][0] > 0.29, 5.0, "policy")
+    # The operator streams chunks moving the other way; the policy keeps publishing too.
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        teleop.publish(chunk_to_msg(ramp_chunk(measured(probe), -0.2, time.time()), NAMES))
+        policy.publish(chunk_to_msg(ramp_chunk(measured(probe), 0.3, time.time()), NAMES))
+        time.sleep(0.05)  # an operator device's pace (20 Hz), not a wait for a result
+    assert command_array(probe.messages(COMMANDS)[-1])[1][0] < -0.1
+    status = latest_status(probe, "/safety/status")
+    assert status["source"] == "teleop"
+    assert status["chunks"]["overridden"] > 0 and status["chunks"]["teleop"] > 0
+    # Released: after teleop_timeout the policy's next chunk drives again.
+    wait_for(lambda: latest_status(probe, "/safety/status")["source"] == "policy", 2.0, "release")
+    policy.publish(chunk_to_msg(ramp_chunk(measured(probe), 0.3, time.time()), NAMES))
+    wait_for(lambda: command_array(probe.messages(COMMANDS)[-1])[1][0] > 0.1, 5.0, "policy again")

@@ -2,11 +2,16 @@
 
 Subscribes /joint_states (sensor_msgs/JointState), /policy/action_chunk
            (trajectory_msgs/JointTrajectory, header.stamp = observation time, uniform spacing),
-           /safety/e_stop (std_msgs/Bool, true = stop; latching).
+           /teleop/action_chunk (the same, from an operator: while these keep arriving the
+           policy's chunks are dropped — a human intervention — and the policy resumes
+           `teleop_timeout` after the last one), /safety/e_stop (std_msgs/Bool, true = stop;
+           latching).
 Publishes  either /<controller>/joint_trajectory (one point per tick with position and velocity,
            header.stamp zero = "start now", for a ros2_control JointTrajectoryController) or
            /<controller>/commands (std_msgs/Float64MultiArray, forward position controller);
-           optionally the gripper width on /<gripper_controller>/commands; /safety/status
+           optionally the gripper width on /<gripper_controller>/commands; /control/command
+           (sensor_msgs/JointState, the filtered command in action order with its velocity,
+           stamped with the tick time: what a recorder stores as the action); /safety/status
            (diagnostic_msgs/DiagnosticArray, 10 Hz and on every e-stop change).
 Services   /safety/reset (std_srvs/Trigger): clear the e-stop; /control/enable
            (std_srvs/SetBool): false stops sending commands (the arm's controller holds), true
@@ -40,6 +45,7 @@ from robot_policy.nodes.common import (
     declare_parameters,
     node_main,
     to_seconds,
+    to_stamp,
 )
 from robot_policy.robots import GRIPPER, panda
 from robot_policy.runtime.controller import ControlConfig, Controller
@@ -64,6 +70,11 @@ PARAMETERS = {
     "gripper_controller": ("", "if set, the gripper width goes to /<this>/commands instead"),
     "send_velocities": (True, "JTC output: add the filter's velocity to each point"),
     "chunk_topic": ("/policy/action_chunk", "where chunks arrive"),
+    "teleop_topic": (
+        "/teleop/action_chunk",
+        "operator chunks; while they keep coming they override the policy ('' = none)",
+    ),
+    "teleop_timeout": (0.2, "s after the last operator chunk before the policy may resume"),
     "autostart": (True, "start commanding once the first joint state arrives"),
 }
 STATUS_PERIOD = 0.1
@@ -107,7 +118,9 @@ class ControlNode(Node):
         self._state_stamp = -math.inf
         self._state_received = -math.inf  # node-clock time the latest state arrived
         self._last_command: np.ndarray | None = None
-        self._chunks = {"accepted": 0, "ignored": 0, "rejected": 0}
+        self._chunks = {"accepted": 0, "ignored": 0, "rejected": 0, "overridden": 0, "teleop": 0}
+        self.teleop_timeout = p["teleop_timeout"]
+        self._last_teleop = -math.inf
         self._last_rejection = ""
         self._tick_ms: deque[float] = deque(maxlen=_HISTORY)
         # Age of the measured state behind each command when it is sent (DDS + wait for the
@@ -132,8 +145,13 @@ class ControlNode(Node):
             else None
         )
         self.status_pub = self.create_publisher(DiagnosticArray, "/safety/status", STATE_QOS)
+        self.applied_pub = self.create_publisher(JointState, "/control/command", STATE_QOS)
         self.create_subscription(JointState, "/joint_states", self._on_state, SENSOR_QOS)
         self.create_subscription(JointTrajectory, p["chunk_topic"], self._on_chunk, COMMAND_QOS)
+        if p["teleop_topic"]:
+            self.create_subscription(
+                JointTrajectory, p["teleop_topic"], self._on_teleop_chunk, COMMAND_QOS
+            )
         self.create_subscription(Bool, "/safety/e_stop", self._on_e_stop, COMMAND_QOS)
         self.create_service(Trigger, "/safety/reset", self._on_reset)
         self.create_service(SetBool, "/control/enable", self._on_enable)
@@ -160,16 +178,33 @@ class ControlNode(Node):
             self._state_received = self.now()
 
     def _on_chunk(self, msg: JointTrajectory) -> None:
+        self._take_chunk(msg, teleop=False)
+
+    def _on_teleop_chunk(self, msg: JointTrajectory) -> None:
+        self._take_chunk(msg, teleop=True)
+
+    def teleop_active(self, now: float) -> bool:
+        return now - self._last_teleop <= self.teleop_timeout
+
+    def _take_chunk(self, msg: JointTrajectory, teleop: bool) -> None:
         now = self.now()
         try:
             chunk = chunk_from_msg(msg, self.names)
         except ChunkRejected as exc:
             with self._lock:
                 self._chunks["rejected"] += 1
-                self._last_rejection = str(exc)
+                self._last_rejection = f"{'teleop' if teleop else 'policy'}: {exc}"
             self.get_logger().error(f"chunk rejected: {exc}")
             return
         with self._lock:
+            if teleop:
+                if not self.teleop_active(now):
+                    self.controller.drop_chunks()  # take-over: the operator's command wins now
+                self._last_teleop = now
+                self._chunks["teleop"] += 1
+            elif self.teleop_active(now):
+                self._chunks["overridden"] += 1
+                return
             accepted = self.controller.add_chunk(chunk, now)
             self._chunks["accepted" if accepted else "ignored"] += 1
             self._chunk_age_ms.append((now - chunk.stamp) * 1e3)
@@ -227,11 +262,15 @@ class ControlNode(Node):
                 state_stamp = self._state_stamp
             # The filter integrates q += v*dt, so its velocity is the step over one period.
             step = np.zeros_like(result.command) if previous is None else result.command - previous
-            self._publish(result.command, step / self.loop.period)
+            self._publish(result.command, step / self.loop.period, now)
             self._state_age_ms.append((self.now() - state_stamp) * 1e3)
             self._tick_ms.append((time.perf_counter() - start) * 1e3)
 
-    def _publish(self, command: np.ndarray, velocity: np.ndarray) -> None:
+    def _publish(self, command: np.ndarray, velocity: np.ndarray, now: float) -> None:
+        applied = JointState(name=self.names, position=command.tolist())
+        applied.velocity = velocity.tolist()
+        applied.header.stamp = to_stamp(now)
+        self.applied_pub.publish(applied)
         arm = self.output_order
         if self.output == "joint_trajectory":
             msg = JointTrajectory(joint_names=self.controller_joints)
@@ -256,6 +295,7 @@ class ControlNode(Node):
             stats = self.controller.stats.as_dict()
             values = {
                 "enabled": self._enabled,
+                "source": "teleop" if self.teleop_active(self.now()) else "policy",
                 "e_stop": self.controller.e_stopped or "",
                 "held": bool(result.held) if result else False,
                 "last_reasons": ",".join(result.reasons) if result else "",
