@@ -82,6 +82,7 @@ class SimArm:
             velocities,
             now=now,
             origin=self.setpoint(now),
+            origin_velocity=self.setpoint_velocity(now),
             allow_nonzero_end_velocity=self.allow_nonzero_end_velocity,
         )
 
@@ -103,12 +104,23 @@ class SimArm:
             return self._trajectory.sample(now)
         return self._setpoint.copy()
 
+    def setpoint_velocity(self, now: float) -> np.ndarray:
+        """The active trajectory's velocity at `now` (a one-millisecond difference); zero for a
+        held position."""
+        if self._trajectory is None:
+            return np.zeros_like(self._setpoint)
+        h = 1e-3
+        return (self._trajectory.sample(now) - self._trajectory.sample(now - h)) / h
+
     def advance(self, substeps: int, now: float) -> None:
-        """Drive the motors toward the setpoint for `now` and step physics `substeps` times."""
-        target = np.clip(self.setpoint(now), self._low, self._high)
+        """Step physics `substeps` times, ending at `now`, each substep driving the motors
+        toward the setpoint for its own time (a trajectory is followed, not sampled once)."""
         scene = self.env.scene
-        scene.command(target[:-1], float(target[-1]))
-        scene.step(substeps)
+        for i in range(substeps):
+            t = now - (substeps - 1 - i) * self.physics_dt
+            target = np.clip(self.setpoint(t), self._low, self._high)
+            scene.command(target[:-1], float(target[-1]))
+            scene.step(1)
         if not self.succeeded and self.env.layout is not None:
             self.succeeded = bool(self.env.task.is_success(scene, self.env.layout))
 

@@ -37,7 +37,8 @@ class Trajectory:
     times: np.ndarray  # (N,) time_from_start, strictly increasing
     positions: np.ndarray  # (N, J)
     velocities: np.ndarray | None  # (N, J) or None (linear interpolation)
-    origin: np.ndarray  # (J,) the setpoint held when the trajectory started
+    origin: np.ndarray  # (J,) the setpoint when the trajectory started
+    origin_velocity: np.ndarray  # (J,) and its velocity (continuity across replacements)
 
     @property
     def end(self) -> float:
@@ -52,7 +53,7 @@ class Trajectory:
         k = int(np.searchsorted(times, u, side="right"))  # first point strictly after u
         if k == 0:
             t0, p0, t1, p1 = 0.0, self.origin, times[0], pos[0]
-            v0 = np.zeros_like(p0)
+            v0 = self.origin_velocity
             v1 = self.velocities[0] if self.velocities is not None else None
         else:
             t0, p0, t1, p1 = times[k - 1], pos[k - 1], times[k], pos[k]
@@ -82,12 +83,15 @@ def validate(
     *,
     now: float,
     origin: np.ndarray,
+    origin_velocity: np.ndarray | None = None,
     allow_nonzero_end_velocity: bool = False,
 ) -> Trajectory:
     """Check a received trajectory (fields as in trajectory_msgs/JointTrajectory) and reorder it
     into `controller_joints`; raise TrajectoryRejected with the reason otherwise.
 
     `stamp` is header.stamp in seconds (0 = start now), `velocities[k]` may be empty per point.
+    `origin`/`origin_velocity`: the setpoint and its velocity at receipt, where playback starts
+    (like the JTC, which starts from its current state so a replacement does not jerk).
     """
     names = list(joint_names)
     if not names:
@@ -135,4 +139,6 @@ def validate(
         raise TrajectoryRejected(
             f"trajectory ends in the past ({now - start - float(t[-1]):.3f} s before receipt)"
         )
-    return Trajectory(start, t, pos, vel, np.asarray(origin, dtype=np.float64).copy())
+    origin = np.asarray(origin, dtype=np.float64).copy()
+    velocity0 = np.zeros_like(origin) if origin_velocity is None else np.asarray(origin_velocity)
+    return Trajectory(start, t, pos, vel, origin, velocity0.astype(np.float64))

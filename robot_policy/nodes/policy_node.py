@@ -9,7 +9,8 @@ Publishes  /policy/action_chunk (trajectory_msgs/JointTrajectory; header.stamp =
            (diagnostic_msgs/DiagnosticArray, 1 Hz: inference latency, counts, errors).
 Services   /policy/restart (std_srvs/Trigger): forget the observation history and drop any
            chunk computed from before the call (a new episode, or the arm was moved by hand).
-Every `replan_period` the newest observation history (assembled by timestamp) goes to an
+Every `replan_period` (less the recent inference latency, so the next chunk is there when the
+previous one has run `n_action_steps`) the newest observation history (by timestamp) goes to an
 `InferenceWorker` thread; whatever it finishes is published at once. The node never blocks a
 callback on inference, and a failed inference is reported, not fatal: control_node's watchdog
 holds the arm while no chunk covers the present.
@@ -121,7 +122,7 @@ class PolicyNode(Node):
         stamp = to_seconds(msg.header.stamp)
         with self._lock:
             self.history.add(STATE_KEY, stamp, state.astype(np.float32))
-            due = stamp >= self._last_request + self.replan_period - 1e-6
+            due = stamp >= self._last_request + self._lead_period() - 1e-6
         if due:
             self._request()
 
@@ -141,6 +142,14 @@ class PolicyNode(Node):
             return
         with self._lock:
             self.history.add(key, to_seconds(msg.header.stamp), image)
+
+    def _lead_period(self) -> float:
+        """The replan period shortened by the recent inference latency (90th percentile), so a
+        chunk arrives about when the previous one has executed `n_action_steps` actions rather
+        than that much later; never shorter than one action step."""
+        recent = self.worker.latency_s[-20:]
+        lead = float(np.percentile(recent, 90)) if recent else 0.0
+        return max(self.dt, self.replan_period - lead)
 
     def _request(self) -> None:
         """Submit the newest observation history; the stamp is the newest state's time.

@@ -43,6 +43,8 @@ from robot_policy.sim.arm import SimArm
 from robot_policy.sim.scene import PHYSICS_HZ
 from robot_policy.sim.trajectory import TrajectoryRejected
 
+MAX_CATCH_UP = 24  # physics substeps (0.1 s) per tick at most; beyond that, time is dropped
+
 PARAMETERS = {
     "task": ("push", "sim task: reach, push or lift"),
     "seed": (0, "seed of the first episode; the k-th reset uses seed + k"),
@@ -85,6 +87,7 @@ class SimNode(Node):
         self._lock = threading.Lock()
         self._counts = {"trajectories": 0, "commands": 0, "rejected": 0}
         self._last_rejection = ""
+        self._lost_steps = 0  # physics substeps dropped because a tick came far too late
         self.arm.reset(self.seed)
 
         controller = param("controller")
@@ -111,13 +114,25 @@ class SimNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _physics_loop(self) -> None:
+        """Physics keeps pace with the clock: each tick steps as many 240 Hz substeps as the
+        time since the start calls for (a tick delayed by a busy CPU is caught up, up to
+        MAX_CATCH_UP), so simulated time does not fall behind the wall clock the policy and the
+        controller run on — a real arm does not slow down for a slow computer either."""
         loop = RateLoop(self.state_hz)
         next_frame = 0.0
+        start: float | None = None
+        done = 0
         while not self._stop.is_set():
             loop.wait()
             now = self.now()
+            if start is None:
+                start = now - self.substeps * self.arm.physics_dt
+            due = int((now - start) / self.arm.physics_dt) - done
+            steps = min(max(due, 0), MAX_CATCH_UP)
+            self._lost_steps += due - steps
+            done += due
             with self._lock:
-                self.arm.advance(self.substeps, now)
+                self.arm.advance(steps, now)
                 positions, velocities = self.arm.joint_state()
                 env_state = self.arm.environment_state()
                 frames = {}
@@ -184,6 +199,7 @@ class SimNode(Node):
         with self._lock:
             values = {**self._counts, "last_rejection": self._last_rejection}
             values["episode"] = self.arm.episode
+            values["lost_physics_steps"] = self._lost_steps
             values["succeeded"] = self.arm.succeeded
         status = DiagnosticStatus(
             level=DiagnosticStatus.OK, name="sim_node", hardware_id="pybullet", message="running"
