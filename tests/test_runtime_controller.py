@@ -6,7 +6,7 @@ import pytest
 from robot_policy.robots import panda
 from robot_policy.runtime.chunks import TimedChunk
 from robot_policy.runtime.controller import ControlConfig, Controller
-from robot_policy.safety import SafetyLimits
+from robot_policy.safety import SafetyConfig, SafetyLimits
 
 NAMES = [*panda().arm_joint_names, "gripper"]
 HOME = np.append(np.array(panda().home), 0.04)
@@ -61,3 +61,32 @@ def test_from_dict_rejects_unknown_keys_and_builds_scheduler():
         ControlConfig.from_dict({"rate": 50})
     with pytest.raises(ValueError, match="unknown scheduler settings"):
         ControlConfig.from_dict({"scheduler": {"strat": "x"}})
+
+
+def test_a_safety_config_adds_the_barriers_and_reports_them():
+    safety = SafetyConfig()  # workspace box + table top, 2 cm margin
+    ctl = Controller(NAMES, safety.joint_limits(), ControlConfig(), safety=safety)
+    kinematics = ctl.filter.barriers.kinematics
+    # A chunk that lowers the hand 4 cm per action, 0.64 m in all: through the table top.
+    actions = [HOME]
+    for _ in range(15):
+        q = actions[-1]
+        down = np.linalg.pinv(kinematics.jacobian(q[:7])) @ np.array([0.0, 0.0, -0.04])
+        actions.append(q + np.append(down, 0.0))
+    ctl.add_chunk(TimedChunk(0.0, 0.1, np.array(actions)), now=0.0)
+    heights = []
+    for k in range(200):
+        result = ctl.tick(HOME, now=k * 0.01)
+        heights.append(kinematics.ee_position(result.command[:7])[2])
+    assert ctl.stats.reasons["obstacle"] > 0
+    assert min(heights) >= 0.02 - 1e-9
+    ctl.filter.close()
+
+
+def test_a_safety_config_must_agree_with_the_limits():
+    with pytest.raises(ValueError, match="joint_limits"):
+        Controller(
+            NAMES,
+            SafetyLimits.from_robot(panda(), margin=0.1),
+            safety=SafetyConfig(workspace=None, obstacles=()),
+        )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from robot_policy.runtime.chunks import ChunkScheduler, SchedulerConfig, TimedChunk
-from robot_policy.safety import FilterResult, SafetyFilter, SafetyLimits
+from robot_policy.safety import FilterResult, SafetyConfig, SafetyFilter, SafetyLimits
 
 
 @dataclass(frozen=True)
@@ -96,17 +96,24 @@ class Controller:
         joint_names: Sequence[str],
         limits: SafetyLimits,
         config: ControlConfig | None = None,
+        safety: SafetyConfig | None = None,
     ) -> None:
+        """`safety` adds what the limits alone do not hold (workspace box, obstacles, energy
+        tank; config/safety/<robot>.yaml); `limits` must then be its `joint_limits()`, so the
+        two cannot silently disagree. The watchdog timeouts always come from `config`."""
         self.config = config or ControlConfig()
         self.joint_names = tuple(joint_names)
         self.scheduler = ChunkScheduler(self.config.scheduler)
-        self.filter = SafetyFilter(
-            limits,
-            self.joint_names,
-            self.config.dt,
-            hold_timeout=self.config.hold_timeout,
-            stop_timeout=self.config.stop_timeout,
-        )
+        timeouts = {
+            "hold_timeout": self.config.hold_timeout,
+            "stop_timeout": self.config.stop_timeout,
+        }
+        if safety is None:
+            self.filter = SafetyFilter(limits, self.joint_names, self.config.dt, **timeouts)
+        elif limits != safety.joint_limits():
+            raise ValueError("limits differ from the safety config's: pass its joint_limits()")
+        else:
+            self.filter = safety.build_filter(self.joint_names, self.config.dt, **timeouts)
         self.stats = ControlStats()
         self._last: np.ndarray | None = None  # last scheduled action, held between chunks
         self.last_result: FilterResult | None = None
@@ -149,6 +156,11 @@ class Controller:
     def reset(self) -> None:
         """Clear the e-stop and forget old chunks: motion resumes only from a new chunk."""
         self.filter.reset()
+        self.drop_chunks()
+
+    def drop_chunks(self) -> None:
+        """Forget every chunk (e.g. an operator takes over from the policy); the filter keeps
+        its state, so the next chunk continues smoothly from where the arm is commanded."""
         self.scheduler = ChunkScheduler(self.config.scheduler)
         self._last = None
 

@@ -1,11 +1,22 @@
-"""Joint-space safety filter: position, velocity, acceleration and jerk limits, e-stop, watchdog.
+"""The safety filter: joint limits, watchdog and e-stop, plus optional workspace box, obstacle
+barriers and energy tank, configured from config/safety/<robot>.yaml.
 
 A software filter, not a safety-rated function: the hardware e-stop and the robot's own safety
 controller stay primary.
 """
 
+from robot_policy.safety.config import EnergyConfig, SafetyConfig
 from robot_policy.safety.filter import FilterResult, SafetyFilter
 from robot_policy.safety.limits import GRIPPER, SafetyLimits
 from robot_policy.safety.watchdog import Freshness, Watchdog
 
-__all__ = ["GRIPPER", "FilterResult", "Freshness", "SafetyFilter", "SafetyLimits", "Watchdog"]
+__all__ = [
+    "GRIPPER",
+    "EnergyConfig",
+    "FilterResult",
+    "Freshness",
+    "SafetyConfig",
+    "SafetyFilter",
+    "SafetyLimits",
+    "Watchdog",
+]

@@ -5,9 +5,9 @@ tank, so that however it misbehaves, the energy it can bring to an impact is bou
 position-controlled arm gives us no measured port power (τ·q̇), so the model here is the
 commanded motion's kinetic energy under a diagonal inertia proxy, K = ½·q̇ᵀ·diag(m)·q̇:
 accelerating draws ΔK from the tank, braking returns it, and a slow refill (a leak the other way)
-lets a stopped arm start again. When the tank is empty the velocity is scaled down so that
-ΔK equals what is left. The proxy ignores configuration-dependent inertia and gravity; treat it
-as a rate-shaped energy limit, not a passivity certificate.
+caps the sustained power at `refill_rate` W while `capacity` J bounds a burst. The proxy ignores
+configuration-dependent inertia and gravity; treat it as a rate-shaped energy limit, not a
+passivity certificate.
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ import numpy as np
 
 
 class EnergyTank:
-    """Stateful per-tick scaler of the arm's joint velocity; `step` once per control tick."""
+    """Per tick: `limit` a proposed arm velocity, then `commit` the velocity actually sent.
 
-    def __init__(
-        self,
-        inertia: Sequence[float],
-        capacity: float,
-        refill_rate: float = 0.0,
-    ) -> None:
+    Scaling toward zero could break the acceleration limit, so `limit` moves a proposal toward
+    an `anchor` the caller guarantees is within every other limit and carries no more energy
+    than the last committed velocity (the braking step): the largest step toward the proposal
+    that the tank can pay for.
+    """
+
+    def __init__(self, inertia: Sequence[float], capacity: float, refill_rate: float) -> None:
         self.inertia = np.asarray(inertia, dtype=float)
         if self.inertia.ndim != 1 or not np.all(self.inertia > 0):
             raise ValueError(f"inertia: need positive values, got {inertia!r}")
@@ -34,32 +35,31 @@ class EnergyTank:
         self.capacity = float(capacity)
         self.refill_rate = float(refill_rate)
         self.energy = self.capacity
-        self._kinetic = 0.0  # of the last velocity let through
+        self._kinetic = 0.0  # of the last committed velocity
 
-    def reset(self) -> None:
-        """Full tank, arm at rest."""
-        self.energy = self.capacity
-        self._kinetic = 0.0
+    def kinetic(self, velocity: np.ndarray) -> float:
+        return 0.5 * float(velocity @ (self.inertia * velocity))
 
-    def step(self, velocity: object, dt: float) -> tuple[np.ndarray, float, tuple[str, ...]]:
-        """(velocity to command, scale applied, reasons); bad input becomes a stop, not a raise."""
-        try:
-            v = np.asarray(velocity, dtype=float)
-        except (TypeError, ValueError):
-            v = np.full(self.inertia.shape, np.nan)
-        if v.shape != self.inertia.shape or not np.all(np.isfinite(v)) or not dt > 0:
-            self._kinetic = 0.0
-            return np.zeros_like(self.inertia), 0.0, ("energy:bad_input",)
+    def limit(self, anchor: np.ndarray, proposal: np.ndarray, dt: float) -> tuple[np.ndarray, bool]:
+        """(velocity on the segment anchor → proposal, whether the tank shortened it).
+
+        Refills the tank by one tick first. The budget is the last kinetic energy plus what the
+        tank holds; K along the segment is a convex quadratic, so its largest affordable point
+        is a root, and every point before it is affordable too.
+        """
         self.energy = min(self.capacity, self.energy + self.refill_rate * dt)
-        kinetic = 0.5 * float(v @ (self.inertia * v))
-        injected = kinetic - self._kinetic
-        if injected <= self.energy:
-            self.energy = min(self.capacity, self.energy - injected)
-            self._kinetic = kinetic
-            return v, 1.0, ()
-        # Spend what is left: ½·s²·vᵀMv = K_prev + E.
-        allowed = self._kinetic + self.energy
-        scale = float(np.sqrt(allowed / kinetic))
-        self.energy = 0.0
-        self._kinetic = allowed
-        return v * scale, scale, ("energy:tank_empty",)
+        budget = self._kinetic + self.energy
+        if self.kinetic(proposal) <= budget:
+            return proposal, False
+        step = proposal - anchor
+        a = self.kinetic(step)  # K(anchor + s·step) = K(anchor) + s·b + s²·a
+        b = float(anchor @ (self.inertia * step))
+        c = self.kinetic(anchor) - budget  # <= 0 for a valid anchor
+        s = (-b + np.sqrt(max(b * b - 4 * a * c, 0.0))) / (2 * a)
+        return anchor + float(np.clip(s, 0.0, 1.0)) * step, True
+
+    def commit(self, velocity: np.ndarray) -> None:
+        """Pay for (or be refunded) the change of kinetic energy to `velocity`."""
+        kinetic = self.kinetic(velocity)
+        self.energy = float(np.clip(self.energy - (kinetic - self._kinetic), 0.0, self.capacity))
+        self._kinetic = kinetic

@@ -12,6 +12,16 @@ therefore only holds for certain where jerk·dt >= 2·acceleration (the defaults
 at faster rates it is best effort, giving way when braking for a limit or a hold needs it.
 Holds (bad input, e-stop, stale source) are targets of "zero velocity here", so they go through
 the same limiter and come out as the shortest stop the limits allow rather than a freeze.
+A distant target is approached, not jumped at: the speed that closes the gap is capped to what
+can still brake within it (reason "approach"), while a moving target's own motion is fed
+forward, so following a trajectory is not slowed.
+
+Optionally the arm's velocity then passes a Cartesian stage, inside the same acceleration
+window: the barrier filter (barrier.py: workspace box and obstacles, reasons "workspace:<face>",
+"obstacle:<name>", "barrier_brake") and the energy tank (energy.py, reason "energy"). Both move
+the velocity only toward the braking step (every joint slowing by a·dt), which the joint limits
+always admit, so the Cartesian stage never breaks a joint limit; barriers outrank jerk and the
+energy budget, because braking always satisfies them.
 """
 
 from __future__ import annotations
@@ -21,8 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robot_policy.safety.barrier import CartesianBarrierFilter
+from robot_policy.safety.energy import EnergyTank
 from robot_policy.safety.limits import GRIPPER, SafetyLimits
-from robot_policy.safety.watchdog import Freshness, Watchdog
+from robot_policy.safety.watchdog import HOLD_TIMEOUT, STOP_TIMEOUT, Freshness, Watchdog
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +60,14 @@ class SafetyFilter:
         limits: SafetyLimits,
         joint_names: Sequence[str],
         dt: float,
-        hold_timeout: float = 0.1,
-        stop_timeout: float = 0.5,
+        hold_timeout: float = HOLD_TIMEOUT,
+        stop_timeout: float = STOP_TIMEOUT,
+        *,
+        barriers: CartesianBarrierFilter | None = None,
+        energy: EnergyTank | None = None,
     ) -> None:
+        """`barriers` and `energy` add the Cartesian stage (see the module docstring); they act
+        on the non-gripper joints, which must then be the robot's arm joints in URDF order."""
         names = tuple(joint_names)
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate joint names in {names}")
@@ -69,10 +86,22 @@ class SafetyFilter:
         # The arm moves as one vector so a Cartesian path keeps its shape when slowed down;
         # the gripper is limited on its own so a slow gripper does not slow the arm.
         self._arm = np.array([n != GRIPPER for n in names])
+        arm_names = tuple(n for n in names if n != GRIPPER)
+        if barriers is not None and not (
+            barriers.joint_names == arm_names
+            and barriers.dt == self.dt
+            and np.array_equal(barriers.velocity_step, self._dv[self._arm])
+        ):
+            raise ValueError("barriers must be built for these arm joints, limits and dt")
+        if energy is not None and energy.inertia.shape != (len(arm_names),):
+            raise ValueError(f"energy tank needs one inertia per arm joint {arm_names}")
+        self.barriers = barriers
+        self.energy = energy
         self._q: np.ndarray | None = None  # last output position
         self._v = np.zeros(len(names))  # last output velocity
         self._adt = np.zeros(len(names))  # last output acceleration * dt
         self._target: np.ndarray | None = None  # last accepted command, for watchdog_hold
+        self._last_target: np.ndarray | None = None  # last tick's target, for feed-forward
         self._e_stop: str | None = None
 
     @property
@@ -88,6 +117,7 @@ class SafetyFilter:
         """Clear the e-stop. Motion resumes from the held output, rate-limited, never a jump."""
         self._e_stop = None
         self._target = None
+        self._last_target = None
 
     def feed(self, now: float) -> None:
         """Mark the command source alive (e.g. a new action chunk arrived)."""
@@ -126,6 +156,7 @@ class SafetyFilter:
         held = bool(self._e_stop is not None or problems or freshness is not Freshness.FRESH)
         if target is None:
             self._target = None
+            self._last_target = None
         scale = self._move(target, reasons)
         return FilterResult(self._q.copy(), held, tuple(reasons), scale)
 
@@ -163,7 +194,13 @@ class SafetyFilter:
     def _move(self, target: np.ndarray | None, reasons: list[str]) -> float:
         """Advance the output one tick toward `target` (None: brake to rest where we are)."""
         q, v, adt, dt = self._q, self._v, self._adt, self.dt
-        wanted = np.zeros_like(v) if target is None else (target - q) / dt
+        approach = 1.0
+        if target is None:
+            wanted = np.zeros_like(v)
+        else:
+            wanted, approach = self._approach(target, q)
+            if approach < 1.0:
+                reasons.append("approach")
         # Hard: velocity box and acceleration window around the last velocity (never empty,
         # because the last velocity lies in both).
         lo = np.maximum(-self._vmax, v - self._dv)
@@ -176,10 +213,72 @@ class SafetyFilter:
         jlo = np.clip(v + adt - self._dadt, lo, hi)
         jhi = np.clip(v + adt + self._dadt, lo, hi)
         velocity, scale = self._scaled_into(wanted, jlo, jhi, reasons)
+        if self.barriers is not None or self.energy is not None:
+            arm = self._arm
+            cartesian = self._cartesian(velocity[arm], jlo[arm], jhi[arm], reasons)
+            if cartesian is not None:
+                velocity = velocity.copy()
+                velocity[arm] = cartesian
+                norm = float(np.linalg.norm(wanted[arm]))
+                scale = float(np.linalg.norm(cartesian)) / norm if norm > 0 else scale
         self._adt = velocity - v
         self._v = velocity
         self._q = q + velocity * dt
-        return scale
+        return scale * approach
+
+    def _approach(self, target: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, float]:
+        """The velocity that follows a moving target without overshooting a distant one.
+
+        Jumping to the target in one tick is the wish, but from a large gap the limiter would
+        accelerate all the way and then be unable to brake in time (a 0.8 rad step overshot by
+        0.45 rad). So the wish is split into the target's own motion since the last tick (fed
+        forward: tracking a trajectory is never slowed) and the gap still to close, whose speed
+        is capped to what can be braked within that gap — or to a one-tick step that one
+        tick of braking can stop. One factor for the arm keeps the motion's direction; the
+        gripper gets its own. Returns the velocity and the arm's factor (1.0: not slowed).
+        """
+        previous, self._last_target = self._last_target, target
+        dt = self.dt
+        feed = np.zeros_like(target) if previous is None else (target - previous) / dt
+        closing = (target - q) / dt - feed
+        speed = np.abs(closing)
+        cap = np.maximum(self._stopping_speed(speed * dt), np.minimum(speed, self._dv))
+        ratio = np.ones_like(speed)
+        moving = speed > 1e-12
+        ratio[moving] = np.minimum(1.0, cap[moving] / speed[moving])
+        arm = self._arm
+        arm_ratio = float(ratio[arm].min(initial=1.0))
+        ratio[arm] = arm_ratio
+        return feed + ratio * closing, arm_ratio
+
+    def _cartesian(
+        self, nominal: np.ndarray, lo: np.ndarray, hi: np.ndarray, reasons: list[str]
+    ) -> np.ndarray | None:
+        """The arm velocity after the barrier and energy stages, or None if they left it."""
+        q, v = self._q[self._arm], self._v[self._arm]
+        brake = np.sign(v) * np.maximum(np.abs(v) - self._dv[self._arm], 0.0)
+        velocity, proven, floor = nominal, True, None
+        if self.barriers is not None:
+            floor = self.barriers.floor(q)
+            velocity, proven, why = self.barriers.propose(q, nominal, lo, hi, floor)
+            reasons.extend(why)
+        if self.energy is not None:
+            velocity, limited = self.energy.limit(brake, velocity, self.dt)
+            if limited:
+                reasons.append("energy")
+                proven = False
+        if not proven and self.barriers is not None:
+            velocity, shortened = self.barriers.settle(q, brake, velocity, floor)
+            if shortened:
+                reasons.append("barrier_brake")
+        if self.energy is not None:
+            self.energy.commit(velocity)
+        return None if velocity is nominal else velocity
+
+    def close(self) -> None:
+        """Release the barrier stage's kinematics (a PyBullet client), if there is one."""
+        if self.barriers is not None:
+            self.barriers.close()
 
     def _stopping_speed(self, distance: np.ndarray) -> np.ndarray:
         """Largest speed from which braking at the acceleration limit covers `distance`."""

@@ -16,9 +16,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from robot_policy.robots.description import RobotDescription
+from robot_policy.robots.description import GRIPPER, RobotDescription
 
-GRIPPER = "gripper"
 FRANKA_ACCELERATION = 10.0  # rad/s², datasheet-level
 FRANKA_JERK = 5000.0  # rad/s³, datasheet-level
 DEFAULT_DYNAMICS_SCALE = 0.5

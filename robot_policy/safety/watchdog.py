@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import enum
 
+HOLD_TIMEOUT = 0.1  # s without a fresh command before holding (MoveIt Servo's default)
+STOP_TIMEOUT = 0.5  # s before giving up on the last target and braking to a stop
+
 
 class Freshness(enum.Enum):
     FRESH = "fresh"
@@ -19,7 +22,9 @@ class Freshness(enum.Enum):
 class Watchdog:
     """Tracks the time since the command source last proved it is alive via `feed`."""
 
-    def __init__(self, hold_timeout: float = 0.1, stop_timeout: float = 0.5) -> None:
+    def __init__(
+        self, hold_timeout: float = HOLD_TIMEOUT, stop_timeout: float = STOP_TIMEOUT
+    ) -> None:
         if not 0 < hold_timeout <= stop_timeout:
             raise ValueError("need 0 < hold_timeout <= stop_timeout")
         self.hold_timeout = hold_timeout
