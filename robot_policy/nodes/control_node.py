@@ -47,10 +47,10 @@ from robot_policy.nodes.common import (
     to_seconds,
     to_stamp,
 )
-from robot_policy.robots import GRIPPER, panda
+from robot_policy.robots import GRIPPER
 from robot_policy.runtime.controller import ControlConfig, Controller
 from robot_policy.runtime.rate_loop import RateLoop
-from robot_policy.safety import SafetyLimits
+from robot_policy.safety import SafetyConfig
 
 PARAMETERS = {
     "rate_hz": (100.0, "control loop rate"),
@@ -76,6 +76,11 @@ PARAMETERS = {
     ),
     "teleop_timeout": (0.2, "s after the last operator chunk before the policy may resume"),
     "autostart": (True, "start commanding once the first joint state arrives"),
+    "safety_config": (
+        "",
+        "safety YAML (limits, workspace box, obstacles, energy tank; see config/safety/); "
+        "'' = the built-in defaults, identical to config/safety/panda.yaml",
+    ),
 }
 STATUS_PERIOD = 0.1
 _HISTORY = 3000  # samples behind the percentiles: the last 30 s at 100 Hz
@@ -94,9 +99,11 @@ class ControlNode(Node):
                 "scheduler": sched,
             }
         )
-        self.robot = panda()
+        self.safety = (
+            SafetyConfig.from_yaml(p["safety_config"]) if p["safety_config"] else SafetyConfig()
+        )
+        self.robot = self.safety.description
         self.names = self.robot.command_names  # the policy's action order
-        self.limits = SafetyLimits.from_robot(self.robot)
         controller_joints = p["joints"] or list(self.names)
         self.gripper_controller = p["gripper_controller"]
         expected = [n for n in self.names if not (self.gripper_controller and n == GRIPPER)]
@@ -165,7 +172,12 @@ class ControlNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _new_controller(self) -> None:
-        self.controller = Controller(self.names, self.limits, self.config)
+        previous = getattr(self, "controller", None)
+        if previous is not None:
+            previous.close()
+        self.controller = Controller(
+            self.names, self.safety.joint_limits(), self.config, safety=self.safety
+        )
 
     # --- callbacks: hand data to the loop ---------------------------------------------------
 
@@ -347,6 +359,7 @@ class ControlNode(Node):
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2.0)
+        self.controller.close()
 
 
 def _percentile(samples: np.ndarray, q: float) -> float:
