@@ -9,7 +9,15 @@ from glob import glob
 from setuptools import find_packages, setup
 
 PACKAGE = "robot_policy"
-NODES = ("sim_node", "perception_node", "policy_node", "control_node", "teleop_node", "recorder_node")
+# Each node module has a `main`.
+NODES = (
+    "sim_node",
+    "perception_node",
+    "policy_node",
+    "control_node",
+    "teleop_node",
+    "recorder_node",
+)
 
 core_packages = find_packages(include=[PACKAGE, f"{PACKAGE}.*"])
 sim_packages = [f"{PACKAGE}.sim"] + [f"{PACKAGE}.sim.{p}" for p in find_packages(where="sim")]
@@ -58,15 +66,24 @@ setup(
         "matplotlib>=3.8",
         # Dense QP for the safety filter's barrier constraints: exact, microseconds at this size.
         "quadprog>=0.1.14",
+        # Camera capture, undistortion and resizing; headless: nodes never open a window.
+        "opencv-python-headless>=4.8",
+        # Teleop: gamepads through SDL2 (headless with its dummy video driver); SpaceMouse over
+        # HID (needs the hidapi C library at run time: apt install libhidapi-hidraw0).
+        "pygame>=2.6",
+        "pyspacemouse>=2.1",
+        # rosbag2 MCAP import, decoded from the schemas in the file (no ROS install needed).
+        "mcap-ros2-support>=0.5",
     ],
     extras_require={
         "ros": ROS_WHEELS,
-        "dev": ["pytest>=8.0", "hypothesis>=6.100", "ruff>=0.5"],
+        # datasets + pandas: the LeRobot-compatibility test loads datasets the way LeRobot does.
+        "dev": ["pytest>=8.0", "hypothesis>=6.100", "ruff>=0.5", "datasets>=3.0"],
     },
     tests_require=["pytest"],
     zip_safe=False,
     entry_points={
         "console_scripts": [f"robot-policy = {PACKAGE}.cli:main"]
-        + [f"{node} = {PACKAGE}.nodes:{node}" for node in NODES],
+        + [f"{node} = {PACKAGE}.nodes.{node}:main" for node in NODES],
     },
 )

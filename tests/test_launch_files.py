@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from robot_policy.nodes import control_node, perception_node, policy_node, sim_node
+from robot_policy.nodes import (
+    control_node,
+    perception_node,
+    policy_node,
+    recorder_node,
+    sim_node,
+    teleop_node,
+)
 from robot_policy.nodes.graph import graph_nodes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +28,8 @@ DECLARED = {
     "policy_node": set(policy_node.PARAMETERS),
     "control_node": set(control_node.PARAMETERS),
     "perception_node": set(perception_node.PARAMETERS) | {"crop"},
+    "teleop_node": set(teleop_node.PARAMETERS),
+    "recorder_node": set(recorder_node.PARAMETERS),
 }
 COMMON = {"use_sim_time"}
 

@@ -266,12 +266,15 @@ def test_control_can_be_disabled_and_restarts_from_the_measured_state(graph_of, 
 
 
 def test_up_runs_a_graph_file_and_stops_cleanly_on_ctrl_c(probe, isolated_ros_env):
-    probe.watch(JointState, "/joint_states", SENSOR_QOS)
+    probe.watch(JointState, "/sim/environment_state", SENSOR_QOS)
     cmd = [sys.executable, "-m", "robot_policy", "up", str(DEFAULT_GRAPH), "--only", "sim_node"]
-    cmd += ["--set", "sim_node.task=reach"]
+    cmd += ["--set", "sim_node.task=reach"]  # the graph file says push
     proc = subprocess.Popen(cmd, env=isolated_ros_env, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: probe.messages("/joint_states"), STARTUP, "joint states from `up`")
+        state = wait_for(
+            lambda: probe.messages("/sim/environment_state"), STARTUP, "state from `up`"
+        )[-1]
+        assert state.name[-1] == "target.z" and len(state.name) == 6  # reach's layout: override won
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     finally:

@@ -59,13 +59,18 @@ def graph_nodes(path: str | Path) -> list[str]:
     return nodes
 
 
-def parameter_arguments(overrides: Mapping[str, Any]) -> list[str]:
-    """`-p name:=value` arguments; values in YAML syntax, as `ros2 run` expects them."""
+def parameter_arguments(node: str, overrides: Mapping[str, Any]) -> list[str]:
+    """`-p node:name:=value` arguments; values in YAML syntax, as `ros2 run` expects them.
+
+    Prefixed with the node's name: rcl files a bare `-p name:=value` under `/**`, and a
+    params file's section for the node by name wins over `/**`, so a bare override of a
+    parameter the graph file sets would be silently ignored.
+    """
     args: list[str] = []
     for name, value in overrides.items():
         text = yaml.safe_dump(value, default_flow_style=True).strip()
         text = text.removesuffix("\n...").removesuffix("...").strip()
-        args += ["-p", f"{name}:={text}"]
+        args += ["-p", f"{node}:{name}:={text}"]
     return args
 
 
@@ -105,7 +110,7 @@ class Graph:
             "--ros-args",
             "--params-file",
             str(self.config),
-            *parameter_arguments(self.overrides.get(node, {})),
+            *parameter_arguments(node, self.overrides.get(node, {})),
         ]
 
     def start(self) -> None:

@@ -56,7 +56,7 @@ class RosEvalResult:
     success_rate: float
     ci95_low: float
     ci95_high: float
-    mean_seconds_to_success: float
+    mean_seconds_to_success: float | None  # None when no episode succeeded
     control: dict = field(default_factory=dict)  # loop rate, misses, jitter, interventions
     policy: dict = field(default_factory=dict)  # inference latency, chunk counts
     ros: bool = True
@@ -87,6 +87,10 @@ class Referee(Node):
         self.status_time = -math.inf
         for topic in ("/safety/status", "/policy/status"):
             self.create_subscription(DiagnosticArray, topic, self._on_status, STATE_QOS)
+
+    def ready_clients(self) -> tuple:
+        """The services the graph must offer before the referee starts."""
+        return (self.reset_sim, self.success, self.restart_policy, self.enable_control)
 
     def _on_status(self, msg: DiagnosticArray) -> None:
         self.status_time = time.monotonic()
@@ -121,9 +125,11 @@ def running_graph(
     overrides: Mapping[str, Mapping[str, Any]],
     graph_path: str | Path = DEFAULT_GRAPH,
     log_path: str | Path | None = None,
+    referee_type: type[Referee] = Referee,
 ) -> Iterator[tuple[Graph, Referee, str]]:
     """Start the graph's nodes on an isolated DDS domain, wait until they answer, and yield
-    (graph, referee, log file name); everything is stopped on exit, whatever happened."""
+    (graph, referee, log file name); everything is stopped on exit, whatever happened.
+    `referee_type` adds clients for other graphs (e.g. the recording one)."""
     env = isolated_ros_env()
     log_file = (
         open(log_path, "w")  # noqa: SIM115 - closed in finally
@@ -138,7 +144,7 @@ def running_graph(
     context = rclpy.Context()
     rclpy.init(context=context)
     executor = SingleThreadedExecutor(context=context)
-    referee = Referee(context)
+    referee = referee_type(context)
     executor.add_node(referee)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
@@ -149,6 +155,7 @@ def running_graph(
     finally:
         graph.stop()
         executor.shutdown()
+        spinner.join(timeout=5.0)  # out of the wait set before the node and context go away
         referee.destroy_node()
         rclpy.try_shutdown(context=context)
         log_file.close()
@@ -242,7 +249,7 @@ def evaluate_ros(
         success_rate=successes / episodes,
         ci95_low=low,
         ci95_high=high,
-        mean_seconds_to_success=float(np.mean(seconds)) if seconds else math.nan,
+        mean_seconds_to_success=float(np.mean(seconds)) if seconds else None,
         control={
             **control.get("loop", {}),
             "safety_interventions": control.get("interventions"),
@@ -265,8 +272,7 @@ def _check_alive(graph: Graph, log: str) -> None:
 
 def _wait_ready(graph: Graph, referee: Referee, log: str) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
-    clients = (referee.reset_sim, referee.success, referee.restart_policy, referee.enable_control)
-    for client in clients:
+    for client in referee.ready_clients():
         while not client.wait_for_service(timeout_sec=0.2):
             _check_alive(graph, log)
             if time.monotonic() > deadline:

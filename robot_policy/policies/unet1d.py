@@ -14,6 +14,15 @@ import torch
 from torch import nn
 
 
+def check_horizon(horizon: int, downsampling: int) -> None:
+    """Every down level halves the sequence and every up level doubles it back, so the two
+    paths only meet again when the horizon divides evenly."""
+    if horizon % downsampling:
+        raise ValueError(
+            f"horizon {horizon} must be a multiple of {downsampling} for this U-Net depth"
+        )
+
+
 class SinusoidalEmbedding(nn.Module):
     """Transformer-style sinusoidal features of a scalar, so nearby noise levels look alike."""
 
@@ -104,11 +113,7 @@ class ConditionalUnet1D(nn.Module):
         self, sample: torch.Tensor, level: torch.Tensor, global_cond: torch.Tensor
     ) -> torch.Tensor:
         """sample (B, T, A), level (B,) or scalar, global_cond (B, C) -> (B, T, A)."""
-        if sample.shape[1] % self.downsampling:
-            raise ValueError(
-                f"horizon {sample.shape[1]} must be a multiple of {self.downsampling} "
-                "for this U-Net depth"
-            )
+        check_horizon(sample.shape[1], self.downsampling)
         level = level.expand(sample.shape[0]) if level.ndim == 0 else level
         cond = torch.cat([self.step_encoder(level), global_cond], dim=-1)
         x = sample.transpose(1, 2)

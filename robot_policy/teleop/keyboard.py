@@ -9,6 +9,7 @@ keyboard's deadman. Take-over is a toggle for the same reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
@@ -143,5 +144,6 @@ class KeyboardDevice(TeleopDevice):
     def close(self) -> None:
         """Put the terminal back as it was (echo, line editing)."""
         if self._saved is not None:
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+            with contextlib.suppress(termios.error):  # the terminal hung up: nothing to restore
+                termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
             self._saved = None
