@@ -39,7 +39,9 @@ from robot_policy.nodes.common import (
     to_seconds,
 )
 from robot_policy.nodes.images import msg_to_image
+from robot_policy.policies.accelerate import accelerate
 from robot_policy.policies.checkpoint import load_policy
+from robot_policy.policies.device import select_device
 from robot_policy.pretrained import pretrained_path
 from robot_policy.robots import panda
 from robot_policy.runtime.observations import ObservationHistory
@@ -53,6 +55,11 @@ PARAMETERS = {
     "checkpoint": ("", "checkpoint folder; '' = the shipped push_flow policy"),
     "device": ("auto", "auto (CUDA when present), cpu or cuda"),
     "threads": (1, "torch intra-op threads for inference (keep 1 beside a control loop)"),
+    "precision": (
+        "bf16",
+        "CPU denoiser: eager (the plain network), fp32, bf16 or int8 (policies.accelerate); "
+        "ignored on CUDA",
+    ),
     "inference_steps": (0, "denoising/integration steps; 0 = the checkpoint's"),
     "replan_period": (0.0, "s between inference requests; 0 = n_action_steps / fps"),
     "chunk_topic": ("/policy/action_chunk", "where chunks are published"),
@@ -67,6 +74,9 @@ class PolicyNode(Node):
         p = declare_parameters(self, PARAMETERS)
         checkpoint = p["checkpoint"] or str(pretrained_path())
         policy = load_policy(checkpoint)
+        device = select_device(p["device"])
+        if device.type == "cpu" and p["precision"] != "eager":
+            accelerate(policy, p["precision"])
         if p["inference_steps"] > 0:
             policy.set_inference_steps(p["inference_steps"])
         cfg = policy.config
@@ -84,7 +94,7 @@ class PolicyNode(Node):
         self.history = ObservationHistory(
             (*cfg.state_keys, *cfg.camera_keys), cfg.n_obs_steps, self.dt
         )
-        self.worker = InferenceWorker(policy, threads=p["threads"], device=p["device"])
+        self.worker = InferenceWorker(policy, threads=p["threads"], device=str(device))
         self.worker.start()  # loads and warms up before any topic is read
         self._lock = threading.Lock()
         self._restart_time = -math.inf

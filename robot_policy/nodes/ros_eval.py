@@ -148,10 +148,12 @@ def running_graph(
     executor.add_node(referee)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
+    finished = False
     try:
         graph.start()
         _wait_ready(graph, referee, log_file.name)
         yield graph, referee, log_file.name
+        finished = True
     finally:
         graph.stop()
         executor.shutdown()
@@ -159,6 +161,8 @@ def running_graph(
         referee.destroy_node()
         rclpy.try_shutdown(context=context)
         log_file.close()
+        if log_path is None and finished:
+            Path(log_file.name).unlink(missing_ok=True)  # kept only to explain a failure
         for k, v in saved_env.items():
             if v is None:
                 os.environ.pop(k, None)
