@@ -9,6 +9,7 @@ share a Python interpreter lock with PyBullet and a policy.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -31,6 +32,17 @@ NODES = (
 ALL_NODES_KEY = "/**"
 # The simulated cell, as `robot-policy eval --ros` and the demo run it.
 DEFAULT_GRAPH = Path(__file__).resolve().parents[2] / "config" / "sim_graph.yaml"
+
+
+def _die_with_parent() -> None:
+    """In the child: on Linux, ask for SIGTERM when the process that started us dies, so a
+    graph never outlives a killed `robot-policy up`, evaluation or test run (stop() covers
+    every orderly exit). Elsewhere, a no-op."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 class GraphError(ValueError):
@@ -121,6 +133,7 @@ class Graph:
                 stdout=self.log,
                 stderr=subprocess.STDOUT if self.log is not None else None,
                 start_new_session=True,  # our Ctrl-C reaches the children only through stop()
+                preexec_fn=_die_with_parent,
             )
 
     def exited(self) -> tuple[str, int] | None:
