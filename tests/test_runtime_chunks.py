@@ -11,7 +11,6 @@ from robot_policy.runtime.chunks import (
     ChunkScheduler,
     SchedulerConfig,
     TimedChunk,
-    boundary_jerk,
     delay_steps,
 )
 
@@ -235,24 +234,49 @@ def test_ensemble_interpolates_each_chunk_before_averaging():
     np.testing.assert_allclose(sched.action(0.25), [7.0, 7.0])
 
 
-# --- jerk ------------------------------------------------------------------------------------
+# --- real-time chunking: the plan and the delay estimate --------------------------------------
 
 
-def test_boundary_jerk_of_a_cubic():
-    dt = 0.02
-    t = np.arange(50) * dt
-    x = np.stack([2.0 * t**3, -0.5 * t**3 + t], axis=1)
-    assert boundary_jerk(x, dt) == pytest.approx(12.0)  # d³/dt³ of 2t³, exact for cubics
+def test_rtc_executes_like_receding():
+    rtc = ChunkScheduler(SchedulerConfig(strategy="rtc", n_action_steps=4))
+    plain = receding(n_action_steps=4)
+    for sched in (rtc, plain):
+        sched.add(ramp(0.0, offset=0.0), now=0.0)
+        sched.add(ramp(0.4, offset=100.0), now=0.6)
+    for t in np.arange(0.0, 1.5, 0.05):
+        np.testing.assert_array_equal(rtc.action(t), plain.action(t))
+        assert rtc.needs_chunk(t) == plain.needs_chunk(t)
 
 
-def test_boundary_jerk_sees_a_chunk_switch():
-    smooth = np.zeros(20)
-    jump = smooth.copy()
-    jump[10:] = 1.0
-    assert boundary_jerk(smooth, DT) == 0.0
-    assert boundary_jerk(jump, DT) == pytest.approx(2.0 / DT**3)  # 1 - 3 from [-1, 3, -3, 1]
+def test_plan_is_what_action_will_return_up_to_the_first_gap():
+    sched = receding()
+    sched.add(ramp(0.0, horizon=5), now=0.0)
+    sched.add(ramp(0.3, horizon=4, offset=10.0), now=0.3)
+    plan = sched.plan(0.1, DT, 10)
+    np.testing.assert_allclose(plan[:, 0], [1.0, 2.0, 10.0, 11.0, 12.0, 13.0])  # ends at 0.7
+    assert sched.plan(5.0, DT, 3).shape == (0, 2)
+    assert receding().plan(0.0, DT, 3).shape == (0, 0)
 
 
-def test_boundary_jerk_needs_four_samples():
-    with pytest.raises(ValueError):
-        boundary_jerk(np.zeros((3, 2)), DT)
+@pytest.mark.parametrize(("delays", "expected"), [([], 0), ([2], 2), ([1] * 9 + [3], 2)])
+def test_expected_delay_is_a_high_quantile_of_recent_delays(delays, expected):
+    sched = receding(delay_quantile=0.9, delay_window=10)
+    for i, d in enumerate(delays):
+        sched.add(ramp(float(i)), now=float(i) + d * DT)
+    assert sched.expected_delay_steps() == expected
+
+
+def test_expected_delay_forgets_outside_its_window():
+    sched = receding(delay_window=2)
+    for i, d in enumerate([5, 1, 1]):
+        sched.add(ramp(float(i)), now=float(i) + d * DT)
+    assert sched.expected_delay_steps() == 1
+    assert sched.stats.max_delay_steps == 5  # the report still sees it
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"), [({"delay_window": 0}, "delay_window"), ({"delay_quantile": 1.5}, "quantile")]
+)
+def test_invalid_delay_settings_rejected(kw, match):
+    with pytest.raises(ValueError, match=match):
+        SchedulerConfig(**kw)

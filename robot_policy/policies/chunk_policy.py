@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from robot_policy.policies.config import PolicyConfig
 from robot_policy.policies.encoders import ImageEncoder, StateEncoder, center_crop, random_crop
+from robot_policy.policies.guidance import PrefixGuide, soft_prefix_mask
 from robot_policy.policies.normalize import MinMaxNormalizer
 from robot_policy.policies.unet1d import ConditionalUnet1D
 
@@ -48,13 +49,18 @@ class ChunkPolicy(nn.Module, ABC):
         )
         per_step += len(config.camera_keys) * config.image_feature_dim
         self.denoiser = ConditionalUnet1D(
-            config.action_dim,
+            self.denoiser_channels(config),
             config.n_obs_steps * per_step,
             config.down_dims,
             config.kernel_size,
             config.step_embed_dim,
             config.n_groups,
         )
+
+    @staticmethod
+    def denoiser_channels(config: PolicyConfig) -> int:
+        """Channels the U-Net carries per action step (a subclass may add conditioning ones)."""
+        return config.action_dim
 
     def encode(self, obs: Batch) -> torch.Tensor:
         """Observation history (each key (B, n_obs_steps, ...)) -> global conditioning (B, C)."""
@@ -110,30 +116,86 @@ class ChunkPolicy(nn.Module, ABC):
         """Change the sampling step count after training (the config re-validates it)."""
         self.config = dataclasses.replace(self.config, num_inference_steps=steps)
 
+    def set_warm_start(self, level: float) -> None:
+        """Warm-start level after training (0 turns it off; the config re-validates it)."""
+        self.config = dataclasses.replace(self.config, warm_start_level=level)
+
     def forward(self, batch: Batch) -> torch.Tensor:
         """The training loss, as forward, so DistributedDataParallel can wrap the policy."""
         return self.loss(batch)
 
     @torch.no_grad()
-    def predict_chunk(self, obs: Batch, noise: torch.Tensor | None = None) -> torch.Tensor:
+    def predict_chunk(
+        self,
+        obs: Batch,
+        noise: torch.Tensor | None = None,
+        *,
+        prefix: torch.Tensor | None = None,
+        prefix_steps: int = 0,
+        init: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Observation history -> unnormalized action chunk (B, horizon, A).
 
         Pass `noise` to make sampling reproducible (and to compare implementations).
+        `prefix` (B, m, A), m <= horizon: actions already planned for the chunk's first m
+        steps (real-time chunking); the first `prefix_steps` are committed and reproduced,
+        the rest of the prefix steers the chunk with weights that fade to 0 at m.
+        `init` (B, horizon, A): the previous plan shifted to this observation, to warm-start
+        from (needs `warm_start_level` > 0 in the config).
         """
         cond = self.encode(obs)
+        cfg = self.config
+        shape = (cond.shape[0], cfg.horizon, cfg.action_dim)
         if noise is None:
-            noise = torch.randn(
-                cond.shape[0], self.config.horizon, self.config.action_dim, device=cond.device
+            noise = torch.randn(shape, device=cond.device)
+        guide = None if prefix is None else self._prefix_guide(prefix, prefix_steps, shape)
+        start = None
+        if init is not None:
+            if cfg.warm_start_level <= 0:
+                raise ValueError("init given but warm_start_level is 0: warm start is off")
+            start = self.normalizer.normalize("action", self._actions(init, "init", shape))
+        return self.normalizer.unnormalize("action", self.sample(noise, cond, guide, start))
+
+    def _prefix_guide(
+        self, prefix: torch.Tensor, prefix_steps: int, shape: tuple[int, int, int]
+    ) -> PrefixGuide:
+        batch, horizon, action_dim = shape
+        length = prefix.shape[1] if prefix.ndim == 3 else -1
+        if not 1 <= length <= horizon:
+            raise ValueError(
+                f"prefix must have shape (B, m, {action_dim}) with 1 <= m <= {horizon}, "
+                f"got {tuple(prefix.shape)}"
             )
-        return self.normalizer.unnormalize("action", self.sample(noise, cond))
+        actions = self._actions(prefix, "prefix", (batch, length, action_dim))
+        target = torch.zeros(shape, device=actions.device)
+        target[:, :length] = self.normalizer.normalize("action", actions)
+        weights = soft_prefix_mask(horizon, length, prefix_steps).to(actions.device)
+        return PrefixGuide(target, weights)
+
+    def _actions(self, values: torch.Tensor, name: str, shape: tuple[int, ...]) -> torch.Tensor:
+        """Caller-supplied actions on the policy's device, checked: a wrong shape or a NaN
+        here would otherwise surface as a silently wrong chunk."""
+        if tuple(values.shape) != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {tuple(values.shape)}")
+        values = values.to(next(self.parameters()).device, torch.float32)
+        if not torch.isfinite(values).all():
+            raise ValueError(f"{name} contains NaN or inf")
+        return values
 
     @abstractmethod
     def generative_loss(self, actions: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Normalized actions (B, H, A) -> unreduced squared error (B, H, A)."""
 
     @abstractmethod
-    def sample(self, noise: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """Noise (B, H, A) -> normalized action chunk (B, H, A)."""
+    def sample(
+        self,
+        noise: torch.Tensor,
+        cond: torch.Tensor,
+        guide: PrefixGuide | None = None,
+        init: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Noise (B, H, A) -> normalized action chunk (B, H, A), steered toward `guide` if
+        given, and warm-started from the normalized chunk `init` if given."""
 
 
 def squared_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

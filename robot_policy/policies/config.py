@@ -7,6 +7,7 @@ alone and its weights checked against it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -42,6 +43,10 @@ class PolicyConfig:
     image_feature_dim: int = 64
     # Sampling
     num_inference_steps: int = 10
+    # Warm start: when the caller hands in the previous plan (shifted to the new observation),
+    # re-noise it to this fraction of the noise scale and run only that fraction of the steps
+    # (0 disables; the chunk is then sampled from pure noise).
+    warm_start_level: float = 0.0
 
     def __post_init__(self) -> None:
         self.state_keys = tuple(self.state_keys)
@@ -67,6 +72,8 @@ class PolicyConfig:
             problems.append(f"crop_size {self.crop_size} exceeds image_size {self.image_size}")
         if self.num_inference_steps < 1:
             problems.append("num_inference_steps must be >= 1")
+        if not 0.0 <= self.warm_start_level < 1.0:
+            problems.append(f"warm_start_level {self.warm_start_level} must be in [0, 1)")
         if problems:
             raise ValueError(f"invalid {self.type} policy config: " + "; ".join(problems))
 
@@ -110,6 +117,11 @@ class DiffusionConfig(PolicyConfig):
     prediction_type: str = "sample"  # or "epsilon"
     clip_sample: bool = True
     sampler: str = "ddim"  # or "dpmsolver++"
+    # Streaming Diffusion Policy: the denoiser sees a noise level per action (an extra input
+    # channel), and training mixes in the chunk-wise rising levels of the streaming buffer, so
+    # the policy can keep a partially denoised buffer between observations (`streaming.py`).
+    # It samples plain chunks as well; the architecture differs, so it is fixed at training.
+    streaming: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -121,6 +133,8 @@ class DiffusionConfig(PolicyConfig):
             raise ValueError(f"sampler must be 'ddim' or 'dpmsolver++', got {self.sampler!r}")
         if not 1 <= self.num_inference_steps <= self.num_train_timesteps:
             raise ValueError("num_inference_steps must be in 1..num_train_timesteps")
+        if self.streaming and self.sampler != "ddim":
+            raise ValueError("streaming sampling is a per-action DDIM update: use sampler 'ddim'")
 
 
 @dataclass
@@ -128,11 +142,18 @@ class FlowConfig(PolicyConfig):
     type: ClassVar[str] = "flow"
 
     integrator: str = "euler"  # or "midpoint"
+    # Real-time chunking: the prefix guidance weight is clipped here (RTC's beta; LeRobot's
+    # default 10), since the PiGDM weight grows without bound near pure noise.
+    guidance_max_weight: float = 10.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.integrator not in ("euler", "midpoint"):
             raise ValueError(f"integrator must be 'euler' or 'midpoint', got {self.integrator!r}")
+        if not (math.isfinite(self.guidance_max_weight) and self.guidance_max_weight >= 0):
+            raise ValueError(
+                f"guidance_max_weight must be finite and >= 0, got {self.guidance_max_weight}"
+            )
 
 
 CONFIG_TYPES: dict[str, type[PolicyConfig]] = {c.type: c for c in (DiffusionConfig, FlowConfig)}

@@ -10,6 +10,7 @@ import torch
 
 from robot_policy.policies.chunk_policy import ChunkPolicy, squared_error
 from robot_policy.policies.config import FlowConfig
+from robot_policy.policies.guidance import PrefixGuide, guided_velocity
 
 # The shared U-Net embeds its noise level sinusoidally; scaling t in [0, 1] to the range of
 # diffusion timesteps gives the embedding comparable resolution for both policy types.
@@ -31,14 +32,35 @@ class FlowPolicy(ChunkPolicy):
         x_t = actions + t[:, None, None] * (noise - actions)
         return squared_error(self.velocity(x_t, t, cond), noise - actions)
 
-    def sample(self, noise: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        steps = self.config.num_inference_steps
-        dt = 1.0 / steps
+    def sample(
+        self,
+        noise: torch.Tensor,
+        cond: torch.Tensor,
+        guide: PrefixGuide | None = None,
+        init: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Integrate from t = 1 (or, warm-started, from t = warm_start_level on the straight
+        path between `init` and the noise) to t = 0 with steps of the configured size."""
+        cfg = self.config
+        start, steps = 1.0, cfg.num_inference_steps
         x = noise
+        if init is not None:
+            start = cfg.warm_start_level
+            steps = max(1, round(start * cfg.num_inference_steps))
+            x = init + start * (noise - init)
+        dt = start / steps
+
+        def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
+            if guide is None:
+                return self.velocity(x, t, cond)
+            return guided_velocity(
+                lambda y: self.velocity(y, t, cond), x, t, guide, cfg.guidance_max_weight
+            )
+
         for i in range(steps):
-            t = 1.0 - i * dt
-            v = self.velocity(x, t, cond)
-            if self.config.integrator == "midpoint":
-                v = self.velocity(x - 0.5 * dt * v, t - 0.5 * dt, cond)
+            t = start - i * dt
+            v = velocity(x, t)
+            if cfg.integrator == "midpoint":
+                v = velocity(x - 0.5 * dt * v, t - 0.5 * dt)
             x = x - dt * v
         return x

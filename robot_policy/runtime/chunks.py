@@ -10,6 +10,7 @@ or jittery policy from replaying stale commands. Nothing here reads a clock: eve
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,7 +19,8 @@ import numpy as np
 # Slack for float round-off when a time lands exactly on an action's stamp (e.g. 0.3 / 0.1).
 _EPS = 1e-9
 
-Strategy = Literal["receding", "ensemble"]
+Strategy = Literal["receding", "ensemble", "rtc"]
+STRATEGIES: tuple[Strategy, ...] = ("receding", "ensemble", "rtc")
 
 
 @dataclass(frozen=True)
@@ -85,20 +87,6 @@ def delay_steps(chunk: TimedChunk, now: float) -> int:
     return math.ceil((now - chunk.stamp) / chunk.dt - _EPS)
 
 
-def boundary_jerk(executed: np.ndarray, dt: float) -> float:
-    """Max |third difference| / dt³ over an executed action sequence of shape (T,) or (T, A).
-
-    Chunk switches are where jerk spikes (two chunks disagree), so the maximum rather than the
-    mean is what tells stitching strategies apart.
-    """
-    x = np.asarray(executed, dtype=np.float64)
-    if x.shape[0] < 4:
-        raise ValueError(f"boundary_jerk needs at least 4 actions, got {x.shape[0]}")
-    if not (math.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be finite and > 0, got {dt}")
-    return float(np.max(np.abs(np.diff(x, n=3, axis=0)))) / dt**3
-
-
 @dataclass(frozen=True)
 class SchedulerConfig:
     """How chunks are stitched together.
@@ -106,9 +94,15 @@ class SchedulerConfig:
     receding: the newest chunk wins from its first fresh action on (Diffusion Policy, π0).
     ensemble: average every chunk that has an action for now, w_i = exp(-m*i), i = 0 the oldest
     (ACT); smoother, but it hurt π0, hence both.
+    rtc: executes like receding, but each new chunk is generated to agree with what is already
+    committed (real-time chunking): the caller asks `plan` for those actions and
+    `expected_delay_steps` for how many of them run before the chunk lands.
     n_action_steps: actions after a chunk's stamp before a new chunk is due (`needs_chunk`).
     stale_margin: actions due before arrival + margin are dropped, leaving the downstream
     controller lead time (Diffusion Policy's real-robot loop uses 0.01 s).
+    delay_window / delay_quantile: the delay estimate is this quantile of the last
+    `delay_window` measured delays: high, because committing too few actions lets the new
+    chunk jump at the switch, while committing too many only costs some freedom.
     """
 
     strategy: Strategy = "receding"
@@ -116,10 +110,16 @@ class SchedulerConfig:
     ensemble_decay: float = 0.01
     stale_margin: float = 0.0
     interpolate: bool = False
+    delay_window: int = 20
+    delay_quantile: float = 0.9
 
     def __post_init__(self) -> None:
-        if self.strategy not in ("receding", "ensemble"):
-            raise ValueError(f"strategy must be 'receding' or 'ensemble', got {self.strategy!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.delay_window < 1:
+            raise ValueError(f"delay_window must be >= 1, got {self.delay_window}")
+        if not 0.0 <= self.delay_quantile <= 1.0:
+            raise ValueError(f"delay_quantile must be in [0, 1], got {self.delay_quantile}")
         if self.n_action_steps < 1:
             raise ValueError(f"n_action_steps must be >= 1, got {self.n_action_steps}")
         if not (math.isfinite(self.ensemble_decay) and self.ensemble_decay >= 0):
@@ -160,6 +160,7 @@ class ChunkScheduler:
         self._active: list[_Active] = []  # oldest first; stamps strictly increasing
         self._last_stamp = -math.inf
         self._action_dim: int | None = None
+        self._delays: deque[int] = deque(maxlen=self.config.delay_window)
 
     def add(self, chunk: TimedChunk, now: float) -> bool:
         """Accept a chunk arriving at `now`; False if it was ignored.
@@ -178,6 +179,7 @@ class ChunkScheduler:
             self.stats.chunks_out_of_order += 1
             return False
         delay = delay_steps(chunk, now)
+        self._delays.append(delay)
         self.stats.total_delay_steps += delay
         self.stats.max_delay_steps = max(self.stats.max_delay_steps, delay)
         start = max(0, math.ceil((now + self.config.stale_margin - chunk.stamp) / chunk.dt - _EPS))
@@ -194,7 +196,7 @@ class ChunkScheduler:
     def action(self, now: float) -> np.ndarray | None:
         """The action for `now`, or None when no chunk covers it (the watchdog then holds)."""
         interp = self.config.interpolate
-        if self.config.strategy == "receding":
+        if self.config.strategy != "ensemble":  # receding and rtc: the newest chunk wins
             for a in reversed(self._active):
                 value = a.chunk.value_at(now, interp, a.start)
                 if value is not None:
@@ -218,3 +220,27 @@ class ChunkScheduler:
         newest = self._active[-1].chunk
         steps = min(self.config.n_action_steps, newest.horizon)
         return now >= newest.stamp + steps * newest.dt - _EPS
+
+    def expected_delay_steps(self) -> int:
+        """How many steps the next chunk will likely arrive late: a high quantile of recent
+        measured delays (0 before any), never negative. RTC's d, estimated online."""
+        if not self._delays:
+            return 0
+        return max(0, math.ceil(np.quantile(self._delays, self.config.delay_quantile) - _EPS))
+
+    def plan(self, start: float, dt: float, steps: int) -> np.ndarray:
+        """The actions `action` would give at start + k*dt, k = 0..steps-1, up to the first
+        time no chunk covers: shape (m, A), m <= steps (m = 0 when nothing covers `start`).
+
+        What is committed for the near future as far as the chunks already here decide it;
+        a new chunk can be made to agree with it (RTC) or start from it (warm start).
+        """
+        actions = []
+        for k in range(steps):
+            value = self.action(start + k * dt)
+            if value is None:
+                break
+            actions.append(value)
+        if not actions:
+            return np.zeros((0, self._action_dim or 0))
+        return np.stack(actions)

@@ -8,15 +8,14 @@ from pathlib import Path
 
 from robot_policy.policies import ChunkPolicy
 from robot_policy.runtime import figures
-from robot_policy.runtime.chunks import Strategy
-from robot_policy.runtime.evaluate import evaluate
+from robot_policy.runtime.evaluate import ExecutionStrategy, evaluate
 
 
 def sweep(
     policy: ChunkPolicy,
     task: str,
     latencies_ms: Sequence[float],
-    strategies: Sequence[Strategy],
+    strategies: Sequence[ExecutionStrategy],
     episodes: int,
     seed: int = 100000,
     progress: bool = True,

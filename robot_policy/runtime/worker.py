@@ -22,6 +22,7 @@ import torch
 from robot_policy.policies.chunk_policy import ChunkPolicy
 from robot_policy.policies.device import select_device
 from robot_policy.runtime.chunks import TimedChunk
+from robot_policy.runtime.replan import PlanHints
 
 # Recent inference durations kept for the percentiles: a window, not the whole run.
 _HISTORY = 1000
@@ -73,7 +74,7 @@ class InferenceWorker:
         # One condition guards all shared state below; the thread waits on it for work and
         # `wait_idle` waits on it for the thread to finish.
         self._cond = threading.Condition()
-        self._pending: tuple[dict[str, torch.Tensor], float] | None = None
+        self._pending: tuple[dict[str, torch.Tensor], float, PlanHints] | None = None
         self._running = False
         self._stopping = False
         self._result: TimedChunk | None = None
@@ -108,12 +109,14 @@ class InferenceWorker:
             self.stop()
             raise error
 
-    def submit(self, obs: Mapping[str, Any], stamp: float) -> None:
+    def submit(self, obs: Mapping[str, Any], stamp: float, hints: PlanHints | None = None) -> None:
         """Queue an observation history for inference without blocking.
 
         `obs` maps each policy key to one unbatched history, shape (n_obs_steps, ...), whose
         newest entry was observed at `stamp`. It is copied here, so the caller may reuse its
         buffers. An unstarted earlier submission is replaced (and counted as such).
+        `hints`: the plan the chunk takes over from (`replan.plan_hints` on the controller's
+        scheduler), for real-time chunking and warm start.
         """
         if self._thread is None or self._stopping:
             raise RuntimeError("submit() needs a started, not stopped, InferenceWorker")
@@ -124,7 +127,7 @@ class InferenceWorker:
         with self._cond:
             if self._pending is not None:
                 self._counts["replaced"] += 1
-            self._pending = (batch, float(stamp))
+            self._pending = (batch, float(stamp), hints or PlanHints())
             self._counts["submitted"] += 1
             self._cond.notify_all()
 
@@ -182,7 +185,7 @@ class InferenceWorker:
         try:
             torch.set_num_threads(self.threads)
             for _ in range(self.warmup):
-                self._predict(self.policy.blank_observation())
+                self._predict(self.policy.blank_observation(), PlanHints())
         except Exception as exc:
             with self._cond:
                 self._error = InferenceError(f"warm-up failed: {exc!r}")
@@ -196,13 +199,13 @@ class InferenceWorker:
                 if self._stopping:
                     return
                 assert self._pending is not None
-                (obs, stamp), self._pending = self._pending, None
+                (obs, stamp, hints), self._pending = self._pending, None
                 self._running = True
             start = self._clock()
             result: TimedChunk | None = None
             error: InferenceError | None = None
             try:
-                result = TimedChunk(stamp, self.dt, self._predict(obs))
+                result = TimedChunk(stamp, self.dt, self._predict(obs, hints))
             except Exception as exc:
                 error = InferenceError(f"inference for stamp {stamp} failed: {exc!r}")
                 error.__cause__ = exc
@@ -218,12 +221,12 @@ class InferenceWorker:
                     self._counts["errors"] += 1
                 self._cond.notify_all()
 
-    def _predict(self, obs: dict[str, torch.Tensor]) -> np.ndarray:
+    def _predict(self, obs: dict[str, torch.Tensor], hints: PlanHints) -> np.ndarray:
         """Actions from the observation's own step on: index n_obs_steps-1 is "now".
 
         The policy's window starts n_obs_steps-1 steps in the past (Diffusion Policy's
         convention); those actions are already history at `stamp`.
         """
         obs = {k: v.to(self.device) for k, v in obs.items()}
-        chunk = self.policy.predict_chunk(obs)
+        chunk = self.policy.predict_chunk(obs, **hints.policy_kwargs(self.device))
         return chunk[0, self.policy.now_index :].cpu().numpy()
