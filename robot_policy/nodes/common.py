@@ -18,7 +18,7 @@ import rclpy
 from builtin_interfaces.msg import Time
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import ParameterUninitializedException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (
@@ -102,7 +102,7 @@ def node_main(factory: Callable[[], Node]) -> Callable[[list[str] | None], int]:
         node = None
         try:
             node = factory()
-            executor = MultiThreadedExecutor(num_threads=2)
+            executor = SingleThreadedExecutor()
             executor.add_node(node)
             executor.spin()
         except (KeyboardInterrupt, ExternalShutdownException):

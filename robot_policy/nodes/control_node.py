@@ -12,7 +12,7 @@ Publishes  either /<controller>/joint_trajectory (one point per tick with positi
            optionally the gripper width on /<gripper_controller>/commands; /control/command
            (sensor_msgs/JointState, the filtered command in action order with its velocity,
            stamped with the tick time: what a recorder stores as the action); /safety/status
-           (diagnostic_msgs/DiagnosticArray, 10 Hz and on every e-stop change).
+           (diagnostic_msgs/DiagnosticArray, 2 Hz and on every e-stop change).
 Services   /safety/reset (std_srvs/Trigger): clear the e-stop; /control/enable
            (std_srvs/SetBool): false stops sending commands (the arm's controller holds), true
            restarts from the measured state with no old chunks — needed whenever something else
@@ -82,7 +82,7 @@ PARAMETERS = {
         "'' = the built-in defaults, identical to config/safety/panda.yaml",
     ),
 }
-STATUS_PERIOD = 0.1
+STATUS_PERIOD = 0.5
 _HISTORY = 3000  # samples behind the percentiles: the last 30 s at 100 Hz
 
 
