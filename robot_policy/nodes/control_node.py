@@ -272,9 +272,15 @@ class ControlNode(Node):
                 result = self.controller.tick(measured, now)
                 previous, self._last_command = self._last_command, result.command
                 state_stamp = self._state_stamp
-            # The filter integrates q += v*dt, so its velocity is the step over one period.
-            step = np.zeros_like(result.command) if previous is None else result.command - previous
-            self._publish(result.command, step / self.loop.period, now)
+                # The filter integrates q += v*dt, so its velocity is the step over one period.
+                step = (
+                    result.command - previous
+                    if previous is not None
+                    else np.zeros_like(result.command)
+                )
+                # Published under the lock: once /control/enable(false) has answered, no
+                # command computed before it can still go out.
+                self._publish(result.command, step / self.loop.period, now)
             self._state_age_ms.append((self.now() - state_stamp) * 1e3)
             self._tick_ms.append((time.perf_counter() - start) * 1e3)
 

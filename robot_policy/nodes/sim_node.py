@@ -9,8 +9,9 @@ Accepts    /<controller>/joint_trajectory (trajectory_msgs/JointTrajectory, JTC 
            robot_policy.sim.trajectory) and /<controller>/commands (std_msgs/Float64MultiArray,
            forward position controller). Controller joints: panda_joint1..7 + gripper (width, m).
 Services   /sim/reset (std_srvs/Trigger): next episode, seeded seed + k for the k-th reset, like
-           `robot-policy eval` without ROS; /sim/success (std_srvs/Trigger): success = whether the
-           task has been solved at any time this episode, message = JSON details.
+           `robot-policy eval` without ROS (commands arriving in the next RESET_SETTLE s were sent
+           for the previous episode and are dropped); /sim/success (std_srvs/Trigger): success =
+           whether the task has been solved at any time this episode, message = JSON details.
 Physics runs in its own thread at `physics_hz` on the wall clock (the sim waits for nobody, as
 a real arm would not); stamps are the node clock's time of each state.
 """
@@ -18,6 +19,7 @@ a real arm would not); stamps are the node clock's time of each state.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from pathlib import Path
 
@@ -43,6 +45,8 @@ from robot_policy.sim.arm import SimArm
 from robot_policy.sim.scene import PHYSICS_HZ
 from robot_policy.sim.trajectory import TrajectoryRejected
 
+# s after /sim/reset during which arriving commands are dropped as the previous episode's.
+RESET_SETTLE = 0.05
 MAX_CATCH_UP = 24  # physics substeps (0.1 s) per tick at most; beyond that, time is dropped
 
 PARAMETERS = {
@@ -85,7 +89,8 @@ class SimNode(Node):
         self.camera_period = 1.0 / float(param("camera_hz"))
         self.state_hz = state_hz
         self._lock = threading.Lock()
-        self._counts = {"trajectories": 0, "commands": 0, "rejected": 0}
+        self._counts = {"trajectories": 0, "commands": 0, "rejected": 0, "dropped_after_reset": 0}
+        self._reset_time = -math.inf
         self._last_rejection = ""
         self._lost_steps = 0  # physics substeps dropped because a tick came far too late
         self.arm.reset(self.seed)
@@ -152,11 +157,22 @@ class SimNode(Node):
                 self.image_pubs[name].publish(image_to_msg(frame, stamp, f"{name}_camera"))
         self.loop_stats = loop.stats()
 
+    def _after_reset(self) -> bool:
+        """Whether a command arrived within RESET_SETTLE of a reset: it was computed for the
+        previous episode (in flight while the referee reset the world) and would drag the arm
+        back toward where that episode left it, so it is dropped and counted."""
+        if self.now() - self._reset_time < RESET_SETTLE:
+            self._counts["dropped_after_reset"] += 1
+            return True
+        return False
+
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         positions = [list(pt.positions) for pt in msg.points]
         velocities = [list(pt.velocities) for pt in msg.points]
         times = [to_seconds(pt.time_from_start) for pt in msg.points]
         with self._lock:
+            if self._after_reset():
+                return
             try:
                 self.arm.accept_trajectory(
                     msg.joint_names, to_seconds(msg.header.stamp), times, positions, velocities,
@@ -168,6 +184,8 @@ class SimNode(Node):
 
     def _on_commands(self, msg: Float64MultiArray) -> None:
         with self._lock:
+            if self._after_reset():
+                return
             try:
                 self.arm.accept_positions(msg.data)
                 self._counts["commands"] += 1
@@ -183,6 +201,7 @@ class SimNode(Node):
         with self._lock:
             seed = self.seed + self.arm.episode + 1
             self.arm.reset(seed)
+            self._reset_time = self.now()
         response.success = True
         response.message = json.dumps({"episode": self.arm.episode, "seed": seed})
         return response
