@@ -1,12 +1,13 @@
 """Shared fixtures for the ROS tests: an isolated DDS domain and a probe node.
 
-Every test that touches DDS gets a ROS_DOMAIN_ID of its own process and localhost-only
-discovery, so parallel runs (and other machines on the network) cannot cross-talk. Waits are on
-conditions with deadlines, never fixed sleeps.
+Every test that touches DDS gets a ROS_DOMAIN_ID of its own and localhost-only discovery, so
+parallel runs (and other machines on the network) cannot cross-talk. Waits are on conditions
+with deadlines, never fixed sleeps.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -15,10 +16,14 @@ from typing import Any
 
 import pytest
 
+_TESTS = itertools.count()
+
 
 @pytest.fixture
 def isolated_ros_env(monkeypatch) -> dict[str, str]:
-    domain = 100 + os.getpid() % 100  # 100..199 stays inside the valid 0..232 range
+    # A domain per test, not just per process: a node still shutting down from the previous
+    # test must not publish into this one. 100..199 stays inside the valid 0..232 range.
+    domain = 100 + (os.getpid() + next(_TESTS)) % 100
     monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     monkeypatch.setenv("ROS_LOCALHOST_ONLY", "1")

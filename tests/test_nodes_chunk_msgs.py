@@ -32,6 +32,7 @@ def test_history_is_by_time_with_zero_order_hold_and_start_padding():
     assert h.window(1.0) is None
     for t, v in ((1.0, 1), (1.04, 2), (1.1, 3), (1.13, 4), (1.2, 5)):
         h.add("s", t, np.array([v]))
+
     def window(t):
         return h.window(t)["s"][:, 0]
 

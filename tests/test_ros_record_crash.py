@@ -16,7 +16,7 @@ from conftest import wait_for
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import Image, JointState
 from std_srvs.srv import Trigger
-from test_ros_graph import latest_status
+from test_ros_graph import latest_status, status_values
 
 from robot_policy.data import LeRobotDataset, describe
 from robot_policy.nodes.common import SENSOR_QOS, STATE_QOS
@@ -73,6 +73,12 @@ def recording_graph(probe, isolated_ros_env, tmp_path):
         graph.start()
         for topic in streams:  # the first start needs an image and the state's names
             wait_for(lambda topic=topic: probe.messages(topic), STARTUP, topic)
+        if not only:  # ... and the recorder itself must have heard every stream
+            wait_for(
+                lambda: (s := recorder_status(probe)) and s.get("waiting_for") == [],
+                STARTUP,
+                "the recorder hearing every topic",
+            )
         return graph
 
     yield start, root
@@ -122,7 +128,14 @@ def test_sigkill_mid_episode_keeps_every_saved_episode_and_the_dataset_appendabl
     restarted = time.monotonic()
     start("recorder_node")  # a new recorder appends to the same dataset
     # Discovery may still list the killed server: call once the new one is heard from.
-    wait_for(lambda: probe.messages("/recorder/status", since=restarted), STARTUP, "new recorder")
+    wait_for(
+        lambda: any(
+            status_values(m).get("waiting_for") == []
+            for m in probe.messages("/recorder/status", since=restarted)
+        ),
+        STARTUP,
+        "the new recorder hearing every topic",
+    )
     third = record_episode(probe, 3)
     assert third["episode"] == 2
     after = LeRobotDataset(root)
