@@ -55,7 +55,7 @@ PARAMETERS = {
     "cameras": ([], "cameras to publish: front, wrist"),
     "image_size": ([96, 96], "camera image height, width"),
     "camera_hz": (10.0, "camera frame rate"),
-    "state_hz": (120.0, "joint state rate; physics substeps per tick = 240 / state_hz"),
+    "state_hz": (240.0, "joint state rate; physics substeps per tick = 240 / state_hz"),
     "controller": ("arm_controller", "controller name: topics /<controller>/joint_trajectory, …"),
     "sim_config": ("", "path of a sim YAML (randomization, episode lengths); '' = defaults"),
     "allow_nonzero_velocity_at_trajectory_end": (
