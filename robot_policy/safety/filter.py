@@ -26,6 +26,7 @@ energy budget, because braking always satisfies them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -35,6 +36,16 @@ from robot_policy.safety.barrier import CartesianBarrierFilter
 from robot_policy.safety.energy import EnergyTank
 from robot_policy.safety.limits import GRIPPER, SafetyLimits
 from robot_policy.safety.watchdog import HOLD_TIMEOUT, STOP_TIMEOUT, Freshness, Watchdog
+
+
+def _clip(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """np.clip for the filter's 8-vectors: two ufuncs, a fifth of np.clip's Python overhead,
+    which matters at a few microseconds per tick."""
+    return np.minimum(np.maximum(x, lo), hi)
+
+
+def _norm(x: np.ndarray) -> float:
+    return math.sqrt(float(x @ x))
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +159,7 @@ class SafetyFilter:
             if freshness is Freshness.HOLD:
                 target = self._target
         else:
-            target = np.clip(desired, self._lower, self._upper)
+            target = _clip(desired, self._lower, self._upper)
             if (target != desired).any():
                 clipped = np.flatnonzero(target != desired)
                 reasons.extend(f"position_limit:{self.joint_names[i]}" for i in clipped)
@@ -188,7 +199,7 @@ class SafetyFilter:
             guess = np.where(np.isfinite(raw), raw, middle) if raw.shape == middle.shape else middle
         except Exception:  # same reasoning as in _parse
             guess = middle
-        command = np.clip(guess, self._lower, self._upper)
+        command = _clip(guess, self._lower, self._upper)
         return FilterResult(command, True, ("bad_state", *problems), 0.0)
 
     def _move(self, target: np.ndarray | None, reasons: list[str]) -> float:
@@ -207,11 +218,11 @@ class SafetyFilter:
         hi = np.minimum(self._vmax, v + self._dv)
         # Stop in time: v²/2a + v·dt <= distance to the limit keeps the next tick able to brake
         # within the acceleration window, so this bound stays feasible once it is met.
-        hi = np.clip(self._stopping_speed(self._upper - q), lo, hi)
-        lo = np.clip(-self._stopping_speed(q - self._lower), lo, hi)
+        hi = _clip(self._stopping_speed(self._upper - q), lo, hi)
+        lo = _clip(-self._stopping_speed(q - self._lower), lo, hi)
         # Softest limit: jerk, as a window on the change of acceleration, clipped into the rest.
-        jlo = np.clip(v + adt - self._dadt, lo, hi)
-        jhi = np.clip(v + adt + self._dadt, lo, hi)
+        jlo = _clip(v + adt - self._dadt, lo, hi)
+        jhi = _clip(v + adt + self._dadt, lo, hi)
         velocity, scale = self._scaled_into(wanted, jlo, jhi, reasons)
         if self.barriers is not None or self.energy is not None:
             arm = self._arm
@@ -219,8 +230,8 @@ class SafetyFilter:
             if cartesian is not None:
                 velocity = velocity.copy()
                 velocity[arm] = cartesian
-                norm = float(np.linalg.norm(wanted[arm]))
-                scale = float(np.linalg.norm(cartesian)) / norm if norm > 0 else scale
+                norm = float(_norm(wanted[arm]))
+                scale = float(_norm(cartesian)) / norm if norm > 0 else scale
         self._adt = velocity - v
         self._v = velocity
         self._q = q + velocity * dt
@@ -290,7 +301,7 @@ class SafetyFilter:
     ) -> tuple[np.ndarray, float]:
         """`wanted` shrunk by one factor to fit [lo, hi] on the arm joints, if one exists;
         otherwise clipped joint by joint (the gripper is always clipped on its own)."""
-        clipped = np.clip(wanted, lo, hi)
+        clipped = _clip(wanted, lo, hi)
         if (clipped == wanted).all():
             return wanted, 1.0
         arm = self._arm
@@ -302,12 +313,12 @@ class SafetyFilter:
             s_hi = min(1.0, float(np.maximum(r_lo, r_hi).min(initial=np.inf)))
             s_lo = max(0.0, float(np.minimum(r_lo, r_hi).max(initial=-np.inf)))
             if s_lo <= s_hi:
-                clipped[arm] = np.clip(s_hi * w, a_lo, a_hi)  # absorbs rounding only
+                clipped[arm] = _clip(s_hi * w, a_lo, a_hi)  # absorbs rounding only
                 if s_hi < 1.0:
                     reasons.append("velocity_scaled")
                 if (clipped[~arm] != wanted[~arm]).any():
                     reasons.append("rate_limited")
                 return clipped, s_hi
         reasons.append("rate_limited")
-        norm = float(np.linalg.norm(w))
-        return clipped, float(np.linalg.norm(clipped[arm]) / norm) if norm > 0 else 1.0
+        norm = float(_norm(w))
+        return clipped, float(_norm(clipped[arm]) / norm) if norm > 0 else 1.0
