@@ -23,14 +23,13 @@ so a slow subscriber never delays a tick. All the decisions are `runtime.Control
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
 from collections import deque
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
@@ -43,6 +42,7 @@ from robot_policy.nodes.common import (
     SENSOR_QOS,
     STATE_QOS,
     declare_parameters,
+    diagnostics,
     node_main,
     to_seconds,
     to_stamp,
@@ -351,16 +351,9 @@ class ControlNode(Node):
             level, message = DiagnosticStatus.WARN, f"holding: {values['last_reasons']}"
         else:
             level, message = DiagnosticStatus.OK, "following chunks"
-        status = DiagnosticStatus(
-            level=level, name="control_node: safety filter", message=message, hardware_id="arm"
+        self.status_pub.publish(
+            diagnostics(self, "control_node: safety filter", level, message, values, "arm")
         )
-        status.values = [
-            KeyValue(key=k, value=json.dumps(v) if isinstance(v, dict) else str(v))
-            for k, v in values.items()
-        ]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.status_pub.publish(array)
 
     def close(self) -> None:
         self._stop.set()

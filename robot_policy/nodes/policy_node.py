@@ -18,12 +18,11 @@ holds the arm while no chunk covers the present.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_srvs.srv import Trigger
@@ -35,6 +34,7 @@ from robot_policy.nodes.common import (
     SENSOR_QOS,
     STATE_QOS,
     declare_parameters,
+    diagnostics,
     node_main,
     to_seconds,
 )
@@ -216,13 +216,8 @@ class PolicyNode(Node):
     def _publish_status(self) -> None:
         values = self.status()
         level = DiagnosticStatus.WARN if self._last_error else DiagnosticStatus.OK
-        status = DiagnosticStatus(
-            level=level, name="policy_node: inference", message=self._last_error or "running"
-        )
-        status.values = [KeyValue(key=k, value=json.dumps(v)) for k, v in values.items()]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.status_pub.publish(array)
+        message = self._last_error or "running"
+        self.status_pub.publish(diagnostics(self, "policy_node: inference", level, message, values))
 
     def close(self) -> None:
         self._stop.set()

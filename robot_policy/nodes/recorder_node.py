@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState, Joy
@@ -48,6 +48,7 @@ from robot_policy.nodes.common import (
     SENSOR_QOS,
     STATE_QOS,
     declare_parameters,
+    diagnostics,
     node_main,
     to_seconds,
 )
@@ -406,16 +407,10 @@ class RecorderNode(Node):
     def _publish_status(self) -> None:
         writer = self.writer
         values = {**self._status, "frames": writer.episode_frames if writer is not None else 0}
-        status = DiagnosticStatus(
-            level=DiagnosticStatus.OK,
-            name="recorder_node",
-            hardware_id=str(self.root),
-            message="recording" if values["recording"] else "idle",
+        message = "recording" if values["recording"] else "idle"
+        self.status_pub.publish(
+            diagnostics(self, "recorder_node", DiagnosticStatus.OK, message, values, str(self.root))
         )
-        status.values = [KeyValue(key=k, value=json.dumps(v)) for k, v in values.items()]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.status_pub.publish(array)
 
     def close(self) -> None:
         self._queue.put(("quit",))

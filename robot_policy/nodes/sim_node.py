@@ -23,7 +23,7 @@ import math
 import threading
 from pathlib import Path
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray
@@ -35,6 +35,7 @@ from robot_policy.nodes.common import (
     SENSOR_QOS,
     STATE_QOS,
     declare_parameters,
+    diagnostics,
     node_main,
     to_seconds,
 )
@@ -220,13 +221,9 @@ class SimNode(Node):
             values["episode"] = self.arm.episode
             values["lost_physics_steps"] = self._lost_steps
             values["succeeded"] = self.arm.succeeded
-        status = DiagnosticStatus(
-            level=DiagnosticStatus.OK, name="sim_node", hardware_id="pybullet", message="running"
+        self.status_pub.publish(
+            diagnostics(self, "sim_node", DiagnosticStatus.OK, "running", values, "pybullet")
         )
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.status_pub.publish(array)
 
     def close(self) -> None:
         self._stop.set()

@@ -62,9 +62,14 @@ class Kinematics:
 
     def jacobian(self, q: np.ndarray) -> np.ndarray:
         """d(ee_position)/dq, shape (3, 7), at arm joint positions `q`."""
+        return self.twist_jacobian(q)[:3]
+
+    def twist_jacobian(self, q: np.ndarray) -> np.ndarray:
+        """d(linear velocity, angular velocity)/dq̇ of the end effector, shape (6, 7): the
+        position rows (all the safety filter needs) and the rotation rows teleop IK adds."""
         for slot, value in zip(self._columns, q, strict=True):
             self._dof_q[slot] = float(value)
-        linear, _ = p.calculateJacobian(
+        linear, angular = p.calculateJacobian(
             self._body,
             self._ee,
             self._local_point.tolist(),
@@ -73,7 +78,7 @@ class Kinematics:
             self._dof_zero,
             physicsClientId=self._client,
         )
-        return np.asarray(linear)[:, self._columns]
+        return np.vstack([linear, angular])[:, self._columns]
 
     def close(self) -> None:
         """Release the PyBullet client; the instance is unusable afterwards."""

@@ -17,34 +17,10 @@ does not wind it up).
 from __future__ import annotations
 
 import numpy as np
-import pybullet as p
 
 from robot_policy.robots.description import RobotDescription
 from robot_policy.robots.kinematics import Kinematics
 from robot_policy.teleop.device import TeleopCommand
-
-
-class _TwistKinematics(Kinematics):
-    """`Kinematics` with the rotational rows of the Jacobian too.
-
-    `Kinematics` returns only the positional rows (all the safety filter needs); the rotational
-    ones come from the same `calculateJacobian` call on its client, with its joint bookkeeping.
-    """
-
-    def twist_jacobian(self, q: np.ndarray) -> np.ndarray:
-        """d(linear velocity, angular velocity)/dq̇ of the end effector, shape (6, 7)."""
-        for slot, value in zip(self._columns, q, strict=True):
-            self._dof_q[slot] = float(value)
-        linear, angular = p.calculateJacobian(
-            self._body,
-            self._ee,
-            self._local_point.tolist(),
-            self._dof_q,
-            self._dof_zero,
-            self._dof_zero,
-            physicsClientId=self._client,
-        )
-        return np.vstack([linear, angular])[:, self._columns]
 
 
 class TwistIK:
@@ -76,7 +52,7 @@ class TwistIK:
         if not posture_gain >= 0:
             raise ValueError(f"posture_gain must be >= 0, got {posture_gain}")
         self.dt = float(dt)
-        self._kinematics = _TwistKinematics(description)
+        self._kinematics = Kinematics(description)
         self._lower, self._upper = description.arm_lower, description.arm_upper
         self._home = np.array(description.home)
         self._width = description.gripper_max_width
