@@ -139,7 +139,12 @@ class Controller:
             self.filter.feed(now)
         else:
             self.stats.ticks_without_chunk += 1
-        desired = self._last if self._last is not None else state
+        if self._last is not None:
+            desired = self._last
+        elif self.last_result is not None and self.filter.initialised:
+            desired = self.last_result.command  # hold still: not the state's sensor noise
+        else:
+            desired = state
         result = self.filter.step(desired, state, now)
         self.stats.ticks += 1
         self.stats.interventions += bool(result.reasons)

@@ -116,6 +116,11 @@ class SafetyFilter:
         self._e_stop: str | None = None
 
     @property
+    def initialised(self) -> bool:
+        """Whether a valid state has been seen, i.e. the filter has a position to move from."""
+        return self._q is not None
+
+    @property
     def e_stopped(self) -> str | None:
         """Why the e-stop is engaged, or None."""
         return self._e_stop

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# m below which a distance counts as zero: normalising a vector this short (its squares are
+# subnormal) gives a "unit" gradient off by 1e-4; a picometre changes no decision here.
+_TINY = 1e-12
+
 
 @dataclass(frozen=True)
 class Sphere:
@@ -24,7 +28,7 @@ class Sphere:
     def barrier(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         offset = x - np.asarray(self.center)
         distance = float(np.linalg.norm(offset))
-        if distance == 0.0:  # at the centre every direction leads out equally; pick up
+        if distance < _TINY:  # at the centre every direction leads out equally; pick up
             return -self.radius, np.array([0.0, 0.0, 1.0])
         return distance - self.radius, offset / distance
 
@@ -40,7 +44,7 @@ class Box:
         low, high = np.asarray(self.low), np.asarray(self.high)
         outside = x - np.clip(x, low, high)
         distance = float(np.linalg.norm(outside))
-        if distance > 0.0:
+        if distance >= _TINY:
             return distance, outside / distance
         # Inside: the way out is through the nearest face.
         gaps = np.concatenate([x - low, high - x])
