@@ -16,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from robot_policy.data.features import ENV_STATE_KEY, IMAGE_KEY, STATE_KEY
 from robot_policy.robots import RobotDescription, panda
 
 from . import camera
@@ -23,9 +24,6 @@ from .randomization import RandomizationConfig
 from .scene import CUBE_MASS, FRICTION, PHYSICS_HZ, Scene
 from .tasks import TASK_SPECS, TASKS, Layout
 
-STATE_KEY = "observation.state"
-ENV_STATE_KEY = "observation.environment_state"
-IMAGE_KEY = "observation.images.{}"
 STATE_BOUND = 2 * np.pi  # finite Box bounds that hold every joint angle and gripper width
 ENV_STATE_BOUND = 10.0  # m; the floor under the table keeps every position far inside
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-IMAGE_PREFIX = "observation.images."
+from .features import IMAGE_PREFIX
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from sensor_msgs.msg import Image, JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from robot_policy.data.features import ENV_STATE_KEY, IMAGE_PREFIX, STATE_KEY
 from robot_policy.nodes.chunk_msgs import chunk_to_msg
 from robot_policy.nodes.common import (
     COMMAND_QOS,
@@ -46,10 +47,6 @@ from robot_policy.pretrained import pretrained_path
 from robot_policy.robots import panda
 from robot_policy.runtime.observations import ObservationHistory
 from robot_policy.runtime.worker import InferenceError, InferenceWorker
-
-STATE_KEY = "observation.state"
-ENV_STATE_KEY = "observation.environment_state"
-IMAGE_PREFIX = "observation.images."
 
 PARAMETERS = {
     "checkpoint": ("", "checkpoint folder; '' = the shipped push_flow policy"),
@@ -132,7 +129,10 @@ class PolicyNode(Node):
         stamp = to_seconds(msg.header.stamp)
         with self._lock:
             self.history.add(STATE_KEY, stamp, state.astype(np.float32))
-            due = stamp >= self._last_request + self._lead_period() - 1e-6
+            # One action step is the shortest period: only then is the latency looked up,
+            # not on every joint state (240 Hz).
+            since = stamp - self._last_request + 1e-6
+            due = since >= self.dt and since >= self._lead_period()
         if due:
             self._request()
 

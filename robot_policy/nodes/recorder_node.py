@@ -43,6 +43,7 @@ from std_srvs.srv import Trigger
 
 from robot_policy.data import DatasetWriter
 from robot_policy.data.commit import DatasetLockedError
+from robot_policy.data.features import ACTION_KEY, ENV_STATE_KEY, IMAGE_KEY, STATE_KEY
 from robot_policy.data.resample import Frame, ZeroOrderHold
 from robot_policy.nodes.common import (
     SENSOR_QOS,
@@ -55,10 +56,6 @@ from robot_policy.nodes.common import (
 from robot_policy.nodes.images import msg_to_image
 from robot_policy.robots import panda
 
-STATE_KEY = "observation.state"
-ENV_STATE_KEY = "observation.environment_state"
-IMAGE_KEY = "observation.images.{}"
-ACTION_KEY = "action"
 INTERVENTION_KEY = "intervention"
 
 PARAMETERS = {

@@ -13,7 +13,6 @@ recorder to report the episode over (human devices).
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,14 +21,12 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
 from tqdm import tqdm
 
 from robot_policy.nodes.common import STATE_QOS
 from robot_policy.nodes.graph import Graph
 from robot_policy.nodes.ros_eval import (
-    CALL_TIMEOUT,
     STARTUP_TIMEOUT,
     GraphFailure,
     Referee,
@@ -42,7 +39,6 @@ from robot_policy.teleop.collect import CollectResult
 
 RECORD_GRAPH = Path(__file__).resolve().parents[2] / "config" / "teleop_record_graph.yaml"
 POLL = 0.05  # s between checks of the sim's success latch and the recorder's status
-QUIET = 0.05  # s without a control command before the sim is reset (5 control periods)
 
 
 class RecordReferee(Referee):
@@ -55,11 +51,6 @@ class RecordReferee(Referee):
         }
         self.reset_teleop = self.create_client(Trigger, "/teleop/reset")
         self.create_subscription(DiagnosticArray, "/recorder/status", self._on_status, STATE_QOS)
-        self.last_command = -math.inf  # monotonic receipt time of the last /control/command
-        self.create_subscription(JointState, "/control/command", self._on_command, STATE_QOS)
-
-    def _on_command(self, msg: JointState) -> None:
-        self.last_command = time.monotonic()
 
     def ready_clients(self) -> tuple:
         return (
@@ -82,21 +73,12 @@ class RecordReferee(Referee):
         itself), restart the device from the new state, start recording if `record` (before
         anything moves: the first frame is the arm at rest), resume from the measured state."""
         self.call(self.enable_control, SetBool.Request(data=False))
-        if not first:
-            self._wait_control_quiet()
+        if not first:  # no stale command can follow: see /sim/reset's settle window
             self.call(self.reset_sim, Trigger.Request())
         self.call(self.reset_teleop, Trigger.Request())
         if record:
             self.record("start")
         self.call(self.enable_control, SetBool.Request(data=True))
-
-    def _wait_control_quiet(self) -> None:
-        """Until control_node's commands have stopped (a tick under way when it was disabled
-        still sends one). A command reaching sim_node after its reset would drag the arm back
-        toward the last episode's pose."""
-        deadline = time.monotonic() + CALL_TIMEOUT
-        while time.monotonic() - self.last_command < QUIET and time.monotonic() < deadline:
-            time.sleep(QUIET / 10)
 
     def wait_recorder_ready(self, graph: Graph, log: str) -> None:
         """Until the recorder has heard every topic it needs before its first start."""

@@ -21,9 +21,9 @@ import numpy as np
 from tqdm import tqdm
 
 from robot_policy.data import DatasetWriter
+from robot_policy.data.features import STATE_KEY
 from robot_policy.safety import SafetyFilter, SafetyLimits
 from robot_policy.sim import SimConfig, make_expert
-from robot_policy.sim.env import STATE_KEY
 from robot_policy.teleop.device import Event, TeleopDevice
 from robot_policy.teleop.ik import TwistIK
 
