@@ -66,6 +66,9 @@ setup(
         "matplotlib>=3.8",
         # Dense QP for the safety filter's barrier constraints: exact, microseconds at this size.
         "quadprog>=0.1.14",
+        # Rigid-body kinematics from the URDF for the safety filter and teleop IK: FK and
+        # Jacobian in one pass, ~2 µs (PyBullet's took ~20 µs, several times per tick).
+        "pin>=3.4",
         # Camera capture, undistortion and resizing; headless: nodes never open a window.
         "opencv-python-headless>=4.8",
         # Teleop: gamepads through SDL2 (headless with its dummy video driver); SpaceMouse over

@@ -14,8 +14,7 @@ ROBOT = panda()
 
 @pytest.fixture(scope="module")
 def kinematics():
-    with Kinematics(ROBOT) as k:
-        yield k
+    return Kinematics(ROBOT)
 
 
 def test_jacobian_matches_finite_differences(kinematics):

@@ -80,7 +80,6 @@ def test_a_safety_config_adds_the_barriers_and_reports_them():
         heights.append(kinematics.ee_position(result.command[:7])[2])
     assert ctl.stats.reasons["obstacle"] > 0
     assert min(heights) >= 0.02 - 1e-9
-    ctl.filter.close()
 
 
 def test_a_safety_config_must_agree_with_the_limits():

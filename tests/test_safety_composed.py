@@ -45,8 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def kinematics():
-    with Kinematics(ROBOT) as k:
-        yield k
+    return Kinematics(ROBOT)
 
 
 def barrier_values(safety: SafetyFilter, q: np.ndarray) -> np.ndarray:
@@ -113,7 +112,7 @@ sequences = st.one_of(
 def test_rollouts_respect_every_limit_barrier_and_the_energy_budget(
     kinematics, start, sequence, dt
 ):
-    safety = CONFIG.build_filter(NAMES, dt, kinematics=kinematics)
+    safety = CONFIG.build_filter(NAMES, dt)
     assume(np.all(barrier_values(safety, start) >= 0))
     outputs, engaged = [start], 0
     for k, (command, event) in enumerate(sequence):
@@ -157,7 +156,7 @@ def test_rollouts_respect_every_limit_barrier_and_the_energy_budget(
 def test_a_command_that_is_already_safe_passes_unchanged(kinematics, offset, direction, size):
     dt = 0.01
     start = HOME + np.array([*offset, 0.0])
-    safety = CONFIG.build_filter(NAMES, dt, kinematics=kinematics)
+    safety = CONFIG.build_filter(NAMES, dt)
     assume(np.all(barrier_values(safety, start) >= 0.05))
     step = size * direction * np.minimum(AMAX, JMAX * dt) * dt * dt
     result = safety.step(start + step, start, 0.0)
@@ -182,7 +181,7 @@ def test_the_table_stops_a_hand_driven_into_it(kinematics):
     config = SafetyConfig()  # the shipped defaults: table top at z = 0, 2 cm margin
     joint_only = SafetyFilter(config.joint_limits(), NAMES, 0.01)
     assert push_down(joint_only, kinematics, 200)[0] < 0.0  # the test drives through the table
-    safety = config.build_filter(NAMES, 0.01, kinematics=kinematics)
+    safety = config.build_filter(NAMES, 0.01)
     lowest, reasons = push_down(safety, kinematics, 200)
     assert "obstacle:table" in reasons
     assert 0.02 - 1e-9 <= lowest < 0.03  # stops at the margin, not far above it

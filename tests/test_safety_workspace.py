@@ -21,8 +21,7 @@ DT = 0.01
 
 @pytest.fixture(scope="module")
 def kinematics():
-    with Kinematics(ROBOT) as k:
-        yield k
+    return Kinematics(ROBOT)
 
 
 points = st.lists(st.floats(-1, 1), min_size=3, max_size=3).map(np.array)
@@ -68,7 +67,7 @@ def test_lever_arms_bound_first_and_second_derivatives(kinematics, fractions, i,
 
 def push(kinematics, config: dict, direction: np.ndarray, ticks: int = 60):
     """Command the hand along `direction` (m per tick); the hand positions and reasons seen."""
-    safety = SafetyConfig.from_dict(config).build_filter(NAMES, DT, kinematics=kinematics)
+    safety = SafetyConfig.from_dict(config).build_filter(NAMES, DT)
     q, path, reasons = HOME.copy(), [], set()
     for k in range(ticks):
         step = np.linalg.pinv(kinematics.jacobian(q[:7])) @ direction

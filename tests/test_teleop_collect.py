@@ -28,20 +28,20 @@ def test_scripted_device_reaches_through_ik_and_safety_filter():
     limits = SafetyLimits.from_robot(robot)
     device = ScriptedDevice(env)
     distances = []
-    with TwistIK(robot, dt) as ik:
-        for seed in range(5):
-            obs, _ = env.reset(seed=seed)
-            device.reset()
-            ik.reset(obs["observation.state"][:7])
-            guard = SafetyFilter(limits, names, dt)
-            for tick in range(env.unwrapped.max_episode_steps):
-                target = ik.step(device.read(), obs["observation.state"][:7])
-                guard.feed(tick * dt)
-                sent = guard.step(target, obs["observation.state"], tick * dt).command
-                obs, _, _, truncated, _ = env.step(sent.astype(np.float32))
-            # The episode ran to its step limit: the gripper must have got there and stayed.
-            ee, goal = np.split(obs["observation.environment_state"], 2)
-            distances.append(float(np.linalg.norm(ee - goal)))
+    ik = TwistIK(robot, dt)
+    for seed in range(5):
+        obs, _ = env.reset(seed=seed)
+        device.reset()
+        ik.reset(obs["observation.state"][:7])
+        guard = SafetyFilter(limits, names, dt)
+        for tick in range(env.unwrapped.max_episode_steps):
+            target = ik.step(device.read(), obs["observation.state"][:7])
+            guard.feed(tick * dt)
+            sent = guard.step(target, obs["observation.state"], tick * dt).command
+            obs, _, _, truncated, _ = env.step(sent.astype(np.float32))
+        # The episode ran to its step limit: the gripper must have got there and stayed.
+        ee, goal = np.split(obs["observation.environment_state"], 2)
+        distances.append(float(np.linalg.norm(ee - goal)))
     env.close()
     assert truncated
     assert max(distances) < SUCCESS_DISTANCE / 2, distances

@@ -33,8 +33,7 @@ def arm():
 
 @pytest.fixture
 def ik():
-    with TwistIK(ROBOT, DT) as solver:
-        yield solver
+    return TwistIK(ROBOT, DT)
 
 
 def _rotation_vector(rotation: np.ndarray) -> np.ndarray:
@@ -77,8 +76,8 @@ def test_integrates_from_its_reference_and_holds_when_disabled(ik, arm):
 
 @pytest.mark.parametrize("linear", [[5.0, 0, 0], [0, 0, -5.0], [3.0, 3.0, 0]])
 def test_step_is_clamped_and_keeps_its_direction(arm, linear):
-    with TwistIK(ROBOT, DT, max_joint_speed=0.5) as ik:
-        target = ik.step(TeleopCommand(linear, enabled=True), HOME)
+    ik = TwistIK(ROBOT, DT, max_joint_speed=0.5)
+    target = ik.step(TeleopCommand(linear, enabled=True), HOME)
     assert np.abs(target[:7] - HOME).max() == pytest.approx(0.5 * DT)
     moved = arm(target[:7])[0] - arm(HOME)[0]
     # One factor for all joints keeps the Cartesian direction (cos > 0.999 measured); clipping
@@ -88,9 +87,9 @@ def test_step_is_clamped_and_keeps_its_direction(arm, linear):
 
 
 def test_reference_never_runs_far_ahead_of_the_arm():
-    with TwistIK(ROBOT, DT, max_lead=0.1) as ik:
-        for _ in range(50):  # the arm is blocked: it never moves from home
-            target = ik.step(TeleopCommand([0, 0, -0.2], enabled=True), HOME)
+    ik = TwistIK(ROBOT, DT, max_lead=0.1)
+    for _ in range(50):  # the arm is blocked: it never moves from home
+        target = ik.step(TeleopCommand([0, 0, -0.2], enabled=True), HOME)
     assert np.abs(target[:7] - HOME).max() <= 0.1 + 1e-12
 
 
@@ -102,10 +101,10 @@ def test_output_is_the_action_vector(ik):
 
 
 def test_joint_limits_bound_the_targets():
-    with TwistIK(ROBOT, DT, max_lead=10.0) as ik:
-        ik.reset(HOME)
-        for _ in range(200):
-            target = ik.step(TeleopCommand(angular=[0, 0, 3.0], enabled=True), ik.reference)
+    ik = TwistIK(ROBOT, DT, max_lead=10.0)
+    ik.reset(HOME)
+    for _ in range(200):
+        target = ik.step(TeleopCommand(angular=[0, 0, 3.0], enabled=True), ik.reference)
     assert np.all(target[:7] >= ROBOT.arm_lower) and np.all(target[:7] <= ROBOT.arm_upper)
     at_limit = np.isclose(target[:7], ROBOT.arm_lower) | np.isclose(target[:7], ROBOT.arm_upper)
     assert at_limit.any()  # the command did drive a joint into its limit

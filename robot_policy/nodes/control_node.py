@@ -172,9 +172,6 @@ class ControlNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _new_controller(self) -> None:
-        previous = getattr(self, "controller", None)
-        if previous is not None:
-            previous.close()
         self.controller = Controller(
             self.names, self.safety.joint_limits(), self.config, safety=self.safety
         )
@@ -358,7 +355,6 @@ class ControlNode(Node):
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2.0)
-        self.controller.close()
 
 
 def _percentile(samples: np.ndarray, q: float) -> float:

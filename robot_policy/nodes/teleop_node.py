@@ -238,7 +238,6 @@ class TeleopNode(Node):
 
     def close(self) -> None:
         self.device.close()
-        self.ik.close()
         self._close_mirror()
 
 

@@ -155,10 +155,6 @@ class Controller:
         self.last_result = result
         return result
 
-    def close(self) -> None:
-        """Release what the filter holds (the barrier stage's PyBullet client)."""
-        self.filter.close()
-
     def engage_e_stop(self, reason: str = "e_stop") -> None:
         self.filter.engage_e_stop(reason)
 

@@ -242,7 +242,6 @@ def run(
     finally:
         bar.close()
         env.close()
-        controller.filter.close()
     timing = loop.stats()
     period = 1.0 / rate_hz
     late = int(np.sum((np.asarray(wake_s) + np.asarray(work_s)) > period))

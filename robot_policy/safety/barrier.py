@@ -63,7 +63,7 @@ class CartesianBarrierFilter:
     """Per-tick barrier stage for the arm joints; `SafetyFilter` drives it (see module doc).
 
     `acceleration` and `dt` must be the joint limiter's, so that the braking it reasons about is
-    exactly the braking the limiter can always perform. Holds one PyBullet client (`close`).
+    exactly the braking the limiter can always perform.
     """
 
     def __init__(
@@ -106,10 +106,6 @@ class CartesianBarrierFilter:
         # Barrier values, gradients and Jacobian per position evaluated this tick: the accepted
         # candidate's next position is the following tick's current one.
         self._cache: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-
-    def close(self) -> None:
-        """Release the kinematics' PyBullet client."""
-        self.kinematics.close()
 
     def floor(self, q: np.ndarray) -> np.ndarray:
         """Lowest value each barrier may take from `q` on: 0, or h itself if already below.
@@ -187,8 +183,8 @@ class CartesianBarrierFilter:
         """Barrier values, their gradients and the end-effector Jacobian at `q`."""
         key = q.tobytes()
         if key not in self._cache:
-            h, gradients = self.scene.evaluate(self.kinematics.ee_position(q))
-            self._cache[key] = (h, gradients, self.kinematics.jacobian(q))
+            position, jacobian = self.kinematics.position_and_jacobian(q)
+            self._cache[key] = (*self.scene.evaluate(position), jacobian)
         return self._cache[key]
 
     def _solve(

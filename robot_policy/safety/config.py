@@ -100,10 +100,8 @@ class SafetyConfig:
         dt: float,
         hold_timeout: float = HOLD_TIMEOUT,
         stop_timeout: float = STOP_TIMEOUT,
-        kinematics: Kinematics | None = None,
     ) -> SafetyFilter:
-        """The composed filter for `joint_names` at tick `dt`; `kinematics` lets callers share
-        one PyBullet client (the filter then does not own it: do not `close` both)."""
+        """The composed filter for `joint_names` at tick `dt`."""
         robot = self.description
         limits = self.joint_limits()
         arm = [n for n in joint_names if n != GRIPPER]
@@ -115,7 +113,7 @@ class SafetyConfig:
         barriers = None
         if self.workspace is not None or self.obstacles:
             barriers = CartesianBarrierFilter(
-                kinematics if kinematics is not None else Kinematics(robot),
+                Kinematics(robot),
                 BarrierSet(self.workspace, self.obstacles, self.obstacle_margin),
                 robot.arm_joint_names,
                 lever_arms(robot),

@@ -4,10 +4,14 @@ Every barrier is a signed distance (m) of the end-effector point x from a convex
 margin, with a gradient of norm <= 1. Two facts the barrier filter's safety argument rests on
 follow from that: h is convex in x, so h(x + d) >= h(x) + ∇h(x)·d for any step d, and h
 changes no faster than x moves. Only the end-effector point is checked, not the links.
+
+Shapes work on Python floats: a point is three numbers, and the safety filter evaluates every
+barrier several times per control tick, where numpy's per-call cost would dominate.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +22,9 @@ import numpy as np
 _TINY = 1e-12
 
 
+Gradient = tuple[float, float, float]
+
+
 @dataclass(frozen=True)
 class Sphere:
     """Solid ball the end effector keeps out of."""
@@ -25,12 +32,12 @@ class Sphere:
     center: tuple[float, float, float]
     radius: float
 
-    def barrier(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        offset = x - np.asarray(self.center)
-        distance = float(np.linalg.norm(offset))
+    def barrier(self, x: Sequence[float]) -> tuple[float, Gradient]:
+        dx, dy, dz = (a - c for a, c in zip(x, self.center, strict=True))
+        distance = math.sqrt(dx * dx + dy * dy + dz * dz)
         if distance < _TINY:  # at the centre every direction leads out equally; pick up
-            return -self.radius, np.array([0.0, 0.0, 1.0])
-        return distance - self.radius, offset / distance
+            return -self.radius, (0.0, 0.0, 1.0)
+        return distance - self.radius, (dx / distance, dy / distance, dz / distance)
 
 
 @dataclass(frozen=True)
@@ -40,18 +47,21 @@ class Box:
     low: tuple[float, float, float]
     high: tuple[float, float, float]
 
-    def barrier(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        low, high = np.asarray(self.low), np.asarray(self.high)
-        outside = x - np.clip(x, low, high)
-        distance = float(np.linalg.norm(outside))
+    def barrier(self, x: Sequence[float]) -> tuple[float, Gradient]:
+        dx, dy, dz = (
+            a - lo if a < lo else a - hi if a > hi else 0.0
+            for a, lo, hi in zip(x, self.low, self.high, strict=True)
+        )
+        distance = math.sqrt(dx * dx + dy * dy + dz * dz)
         if distance >= _TINY:
-            return distance, outside / distance
+            return distance, (dx / distance, dy / distance, dz / distance)
         # Inside: the way out is through the nearest face.
-        gaps = np.concatenate([x - low, high - x])
-        face = int(np.argmin(gaps))
-        gradient = np.zeros(3)
+        gaps = [a - lo for a, lo in zip(x, self.low, strict=True)]
+        gaps += [hi - a for a, hi in zip(x, self.high, strict=True)]
+        face = gaps.index(min(gaps))
+        gradient = [0.0, 0.0, 0.0]
         gradient[face % 3] = -1.0 if face < 3 else 1.0
-        return -float(gaps[face]), gradient
+        return -gaps[face], (gradient[0], gradient[1], gradient[2])
 
 
 @dataclass(frozen=True)
@@ -61,9 +71,11 @@ class Plane:
     point: tuple[float, float, float]
     normal: tuple[float, float, float]
 
-    def barrier(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        normal = np.asarray(self.normal) / np.linalg.norm(self.normal)
-        return float(normal @ (x - np.asarray(self.point))), normal
+    def barrier(self, x: Sequence[float]) -> tuple[float, Gradient]:
+        length = math.hypot(*self.normal)
+        nx, ny, nz = (n / length for n in self.normal)
+        px, py, pz = self.point
+        return nx * (x[0] - px) + ny * (x[1] - py) + nz * (x[2] - pz), (nx, ny, nz)
 
 
 Obstacle = Sphere | Box | Plane
@@ -125,10 +137,13 @@ class BarrierSet:
 
     def evaluate(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Values h (n,) and gradients dh/dx (n, 3) of every barrier at the point `x`."""
-        values = [self._normals @ x - self._offsets]
-        gradients = [self._normals]
+        if not self._shapes:
+            return self._normals @ x - self._offsets, self._normals
+        point = x.tolist()
+        values = (self._normals @ x - self._offsets).tolist()
+        gradients = self._normals.tolist()
         for _, shape, margin in self._shapes:
-            h, gradient = shape.barrier(x)
-            values.append([h - margin])
-            gradients.append(gradient[None])
-        return np.concatenate(values), np.concatenate(gradients)
+            h, gradient = shape.barrier(point)
+            values.append(h - margin)
+            gradients.append(gradient)
+        return np.array(values), np.array(gradients)

@@ -173,10 +173,10 @@ def collect_teleop(
 
     attempted = successes = saved = frames = 0
     start = time.perf_counter()
+    ik = TwistIK(robot, dt)
     try:
         with (
             open_device(env) as device,
-            TwistIK(robot, dt) as ik,
             DatasetWriter(
                 out,
                 fps=unwrapped.fps,

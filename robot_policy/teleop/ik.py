@@ -105,12 +105,3 @@ class TwistIK:
                 f"joints must be {len(self._home)} finite arm joint positions, got {joints!r}"
             )
         return values.copy()
-
-    def close(self) -> None:
-        self._kinematics.close()
-
-    def __enter__(self) -> TwistIK:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
