@@ -173,6 +173,19 @@ def test_noise_level_cache_is_bounded_and_stays_correct():
     assert_close(fast(sample, first, cond), reference(sample, first, cond), "fp32")
 
 
+def test_observation_film_is_reused_only_for_the_same_observation():
+    reference = unet((16, 32)).eval()
+    fast = InferenceUnet1D(reference)
+    sample, level = torch.randn(1, 8, 3), torch.tensor([5.0])
+    cond = torch.randn(1, 24)
+    fast(sample, level, cond)
+    cond.mul_(-2.0)  # the same tensor, new values: the kept FiLM must not be used
+    assert_close(fast(sample, level, cond), reference(sample, level, cond), "fp32")
+    other = torch.randn(3, 24)  # a new batch size
+    samples, levels = torch.randn(3, 8, 3), torch.tensor([1.0, 2.0, 3.0])
+    assert_close(fast(samples, levels, other), reference(samples, levels, other), "fp32")
+
+
 def test_benchmark_reports_every_figure_against_eager():
     result = benchmark.run(
         load_policy(pretrained_path()), precision="bf16", iters=2, warmup=1, load=True
