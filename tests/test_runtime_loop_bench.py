@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
+from conftest import wait_for
 
 from robot_policy.policies import load_policy
 from robot_policy.pretrained import pretrained_path
 from robot_policy.runtime import loop_bench
 from robot_policy.runtime.worker import InferenceWorker
-
-
-def wait_for(poll, timeout: float = 60.0):
-    """Poll until a result arrives: inference takes a while, a lost result never arrives."""
-    deadline = time.monotonic() + timeout
-    while (result := poll()) is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return result
 
 
 def test_the_process_worker_answers_like_the_thread_worker():
@@ -30,7 +22,11 @@ def test_the_process_worker_answers_like_the_thread_worker():
         proc.submit(obs, 1.5)
         proc.submit(obs, 2.5)  # waits as the pending request while the first one runs
         assert proc.busy
-        chunks = [wait_for(thread.poll), wait_for(proc.poll), wait_for(proc.poll)]
+        chunks = [
+            wait_for(thread.poll, 60, "thread chunk"),
+            wait_for(proc.poll, 60, "process chunk 1"),
+            wait_for(proc.poll, 60, "process chunk 2"),
+        ]
         assert not proc.busy
     assert [c.stamp for c in chunks] == [1.5, 1.5, 2.5]
     assert chunks[0].actions.shape == chunks[1].actions.shape == chunks[2].actions.shape

@@ -203,7 +203,7 @@ def collect_ros(
         attempted=attempted,
         episodes=saved,
         frames=frames,
-        success_rate=successes / attempted if attempted else 0.0,
+        successes=successes,
         seconds=time.perf_counter() - start,
     )
 

@@ -35,11 +35,15 @@ class CollectResult:
     attempted: int
     episodes: int  # saved; failed attempts are discarded unless keep_failed
     frames: int
-    success_rate: float  # of the device over all attempts
+    successes: int  # of the device, over all attempts
     seconds: float
 
+    @property
+    def success_rate(self) -> float:
+        return self.successes / self.attempted if self.attempted else 0.0
+
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "success_rate": self.success_rate}
 
 
 def collect_scripted(
@@ -121,7 +125,7 @@ def collect_scripted(
         attempted=episodes,
         episodes=saved,
         frames=frames,
-        success_rate=successes / episodes,
+        successes=successes,
         seconds=time.perf_counter() - start,
     )
 
@@ -218,7 +222,7 @@ def collect_teleop(
         attempted=attempted,
         episodes=saved,
         frames=frames,
-        success_rate=successes / attempted if attempted else 0.0,
+        successes=successes,
         seconds=time.perf_counter() - start,
     )
 
