@@ -439,6 +439,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             checkpoint=args.checkpoint,
             task=args.task,
             safety=SafetyConfig.from_yaml(args.safety) if args.safety else None,
+            thread_priority=args.thread_priority,
             progress=not args.json,
         )
     elif args.suite == "latency":
@@ -748,6 +749,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["thread", "process"],
         default="process",
         help="loop: infer in a child process at lower priority (default) or in a thread",
+    )
+    p.add_argument(
+        "--thread-priority",
+        type=int,
+        default=50,
+        help="loop: SCHED_FIFO priority of the control loop's thread, as ros2_control's "
+        "(0: normal scheduling; needs CAP_SYS_NICE or an rtprio limit, else reported)",
     )
     p.add_argument(
         "--safety",

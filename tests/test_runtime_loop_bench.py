@@ -11,13 +11,15 @@ from conftest import wait_for
 from robot_policy.policies import load_policy
 from robot_policy.pretrained import pretrained_path
 from robot_policy.runtime import loop_bench
+from robot_policy.runtime.process_worker import ProcessInference
+from robot_policy.runtime.stall_witness import overlaps
 from robot_policy.runtime.worker import InferenceWorker
 
 
 def test_the_process_worker_answers_like_the_thread_worker():
     policy = load_policy(pretrained_path())
     obs = {k: v[0].numpy() for k, v in policy.blank_observation().items()}
-    with InferenceWorker(policy) as thread, loop_bench.ProcessInference(pretrained_path()) as proc:
+    with InferenceWorker(policy) as thread, ProcessInference(pretrained_path()) as proc:
         thread.submit(obs, 1.5)
         proc.submit(obs, 1.5)
         proc.submit(obs, 2.5)  # waits as the pending request while the first one runs
@@ -42,8 +44,54 @@ def test_bench_loop_reports_the_issue_figures(worker):
     assert result["ticks"] > 1 and math.isfinite(result["loop_hz"])
     assert result["deadline_misses"] >= result["skipped_ticks"] >= 0
     assert np.isfinite(result["tick_us_p99"]) and result["worker"] == worker
+    assert result["realtime"] == (result["not_realtime_because"] is None)
+    assert len(result["late_ticks"]) <= result["deadline_misses"]
+    split = result["deadline_misses_own"] + result["deadline_misses_in_machine_stalls"]
+    assert split == result["deadline_misses"] and isinstance(result["witness_realtime"], bool)
+    assert result["chunks"] >= 1  # the policy answered observations from the arm's process
 
 
 def test_bench_loop_needs_a_rate_the_policy_rate_divides():
     with pytest.raises(ValueError, match="multiple"):
         loop_bench.run(seconds=0.1, rate_hz=25.0)
+
+
+def _ticks(wake_ms, work_ms, skip_after=None):
+    """Per-tick records of a 100 Hz loop starting at t = 100 s; `skip_after` maps a tick to
+    the ticks skipped after it."""
+    skip_after = skip_after or {}
+    scheduled, t = [], 100.0
+    for i in range(len(wake_ms)):
+        scheduled.append(t)
+        t += 0.01 * (1 + skip_after.get(i, 0))
+    n = len(wake_ms)
+    return loop_bench._Ticks(
+        np.array(scheduled),
+        np.array(wake_ms) / 1e3,
+        np.array(work_ms) / 1e3,
+        np.array(work_ms) / 1e3,
+        *np.zeros((2, n)),
+    )
+
+
+def test_misses_count_late_and_skipped_ticks_and_blame_the_machine_only_when_it_stalled():
+    # tick 1: 4 + 7 ms of work > 10 ms (the loop's own); tick 3 woke 35 ms late and 3 ticks were
+    # skipped, while the witness saw the machine stop from 100.031 s for 34 ms.
+    ticks = _ticks([0.2, 4.0, 0.1, 35.0, 0.2], [0.5, 7.0, 0.5, 0.6, 0.5], {3: 3})
+    misses = loop_bench._misses(ticks, 0.01, [(100.031, 0.034)])
+    assert misses["deadline_misses"] == 1 + (1 + 3)
+    assert misses["deadline_misses_in_machine_stalls"] == 4
+    assert misses["deadline_misses_own"] == 1
+    assert misses["skipped_ticks"] == 3 and misses["machine_stalls"] == 1
+    assert [(m["t_s"], m["machine_stall"]) for m in misses["late_ticks"]] == [
+        (0.01, False),
+        (0.03, True),
+    ]
+    # The same loop on a machine that never stalled: every miss is the loop's.
+    assert loop_bench._misses(ticks, 0.01, [])["deadline_misses_own"] == 5
+
+
+def test_a_stall_is_blamed_only_where_it_overlaps_the_late_tick():
+    stalls = [(10.0, 0.02)]
+    assert overlaps(stalls, 10.015, 10.03) and overlaps(stalls, 9.99, 10.001)
+    assert not overlaps(stalls, 10.021, 10.05) and not overlaps(stalls, 9.9, 9.999)

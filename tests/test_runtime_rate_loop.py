@@ -1,10 +1,12 @@
-"""RateLoop on a fake clock: deadlines, overruns, skip-ahead and jitter, with no real sleeping."""
+"""RateLoop on a fake clock: deadlines, overruns, skip-ahead and jitter, with no real sleeping;
+and the loop thread's real-time priority."""
 
 import math
+import os
 
 import pytest
 
-from robot_policy.runtime.rate_loop import RateLoop
+from robot_policy.runtime.rate_loop import RateLoop, realtime_priority
 
 
 class FakeTime:
@@ -99,3 +101,26 @@ def test_stats_before_a_second_tick_and_invalid_rates():
     for bad in (0.0, -1.0, math.inf, math.nan):
         with pytest.raises(ValueError, match="rate_hz"):
             RateLoop(bad)
+
+
+def _policy() -> tuple[int, int]:
+    return os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK, os.sched_getparam(0).sched_priority
+
+
+def test_realtime_priority_runs_the_block_on_fifo_or_says_why_not_and_restores():
+    before = _policy()
+    with realtime_priority(50) as not_realtime:
+        inside = _policy()
+    if not_realtime is None:
+        assert inside == (os.SCHED_FIFO, 50)
+    else:  # no CAP_SYS_NICE here: the block ran as before and the reason names the priority
+        assert inside == before and "50" in not_realtime
+    assert _policy() == before
+
+
+def test_realtime_priority_zero_leaves_scheduling_alone_and_rejects_out_of_range():
+    before = _policy()
+    with realtime_priority(0) as not_realtime:
+        assert _policy() == before and "normal" in not_realtime
+    with pytest.raises(ValueError, match="1..99"), realtime_priority(100):
+        pass

@@ -49,11 +49,15 @@ from robot_policy.nodes.common import (
 )
 from robot_policy.robots import GRIPPER
 from robot_policy.runtime.controller import ControlConfig, Controller
-from robot_policy.runtime.rate_loop import RateLoop
+from robot_policy.runtime.rate_loop import RateLoop, realtime_priority
 from robot_policy.safety import SafetyConfig
 
 PARAMETERS = {
     "rate_hz": (100.0, "control loop rate"),
+    "thread_priority": (
+        0,
+        "SCHED_FIFO priority of the loop thread (ros2_control's is 50); 0 = normal scheduling",
+    ),
     "hold_timeout": (0.1, "s without a chunk covering now before holding"),
     "stop_timeout": (0.5, "s without a chunk before braking to a stop"),
     "scheduler.strategy": ("receding", "chunk stitching: receding or ensemble"),
@@ -165,6 +169,10 @@ class ControlNode(Node):
         self.create_timer(STATUS_PERIOD, self.publish_status)
         self._stop = threading.Event()
         self.loop = RateLoop(self.config.rate_hz)
+        self._thread_priority = p["thread_priority"]
+        if not 0 <= self._thread_priority <= 99:
+            raise ValueError(f"thread_priority must be 0..99, got {self._thread_priority}")
+        self._realtime = False
         self._thread = threading.Thread(target=self._run, name="control-loop", daemon=True)
         self._thread.start()
 
@@ -254,6 +262,13 @@ class ControlNode(Node):
     # --- the loop --------------------------------------------------------------------------
 
     def _run(self) -> None:
+        with realtime_priority(self._thread_priority) as not_realtime:
+            if not_realtime is not None and self._thread_priority:
+                self.get_logger().warning(f"control loop at normal priority: {not_realtime}")
+            self._realtime = not_realtime is None
+            self._ticks()
+
+    def _ticks(self) -> None:
         while not self._stop.is_set():
             self.loop.wait()
             start = time.perf_counter()
@@ -327,6 +342,7 @@ class ControlNode(Node):
         values["loop"] = {
             "rate_hz": loop["rate_hz_measured"],
             "ticks": loop["ticks"],
+            "realtime": self._realtime,
             "deadline_misses": loop["overruns"],
             "skipped_ticks": loop["skipped_ticks"],
             "jitter_ms_p99": loop["jitter_ms_p99"],

@@ -1,169 +1,110 @@
 """`robot-policy bench loop`: the control tick at 100 Hz while the shipped policy infers beside it.
 
 One iteration is what the control node does each period: take a finished chunk if there is one,
-run `Controller.tick` (scheduler + composed safety filter) and send the command. Here the arm is
-a PyBullet `PandaEnv` stepped at the policy's rate with the latest command, so the policy sees
-real observations of the motion it causes. Inference runs either in an `InferenceWorker` thread
+take the arm's newest observation if there is one, run `Controller.tick` (scheduler + composed
+safety filter) and send the command. The loop's thread runs at SCHED_FIFO when permitted
+(`realtime_priority`), as ros2_control's update thread does. The arm is a PyBullet `PandaEnv`
+in a child process (`ArmProcess`), stepped at the policy's rate with the latest filtered
+command, so the policy sees real observations of the motion it causes and the loop's thread
+does only what a control node's does. Inference runs either in an `InferenceWorker` thread
 (sharing the interpreter, and so the GIL, with the loop) or in a child process at a lower
-scheduling priority (`ProcessInference`, the default: on 2 shared cores it kept the loop's p99
-jitter about half the thread's, see BENCHMARKS.md).
+priority (`ProcessInference`, the default).
 
 A deadline miss is a tick whose command was not out before the next tick was due, or a tick the
-loop skipped because it started more than a period late.
+loop skipped because it started more than a period late. A `StallWitness` at the loop's
+priority tells the misses that happened while the whole machine stood still from the loop's own.
 """
 
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import time
 from collections import deque
-from collections.abc import Mapping
-from multiprocessing.connection import Connection
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
-from robot_policy.policies import load_policy
+from robot_policy.policies import PolicyConfig, load_policy
 from robot_policy.pretrained import pretrained_path
-from robot_policy.runtime.chunks import SchedulerConfig, TimedChunk
+from robot_policy.robots import panda
+from robot_policy.runtime.child import ChildServer, yield_to_the_loop
+from robot_policy.runtime.chunks import SchedulerConfig
 from robot_policy.runtime.controller import ControlConfig, Controller
-from robot_policy.runtime.rate_loop import RateLoop
+from robot_policy.runtime.process_worker import ProcessInference
+from robot_policy.runtime.rate_loop import RateLoop, realtime_priority
+from robot_policy.runtime.stall_witness import Stall, StallWitness, overlaps
 from robot_policy.runtime.worker import InferenceWorker
 from robot_policy.safety import SafetyConfig
 from robot_policy.sim import make_env
 
 Worker = Literal["thread", "process"]
-_HISTORY = 1000  # recent inference durations kept for the percentiles
 
 
-class ProcessInference:
-    """`InferenceWorker`'s surface (start, submit, poll, busy, stats, stop) with the policy in
-    a child process, so the policy's Python never holds the control loop's GIL.
+class ArmProcess:
+    """The simulated arm in a child process, standing in for a robot beside the control loop.
 
-    One request is in flight at a time; a submission while busy waits as the pending one and a
-    newer submission replaces it, as in the thread worker. The child is spawned, not forked, so
-    it starts with a clean torch and its own thread count, and it lowers its own scheduling
-    priority by `niceness`: when the two share a core, the control loop should win.
+    A robot's joint states arrive from outside the control process; a PyBullet step in the
+    loop's own thread (~4-5 ms every tenth tick, holding the GIL) would instead be charged to
+    the loop as late wake-ups. `send` hands the child the latest filtered command, which it
+    executes for one policy step; `poll` returns the newest observation and the monotonic time
+    it was taken (the same clock across processes on Linux).
     """
 
     def __init__(
-        self, checkpoint: str | Path, *, threads: int = 1, warmup: int = 2, niceness: int = 10
+        self,
+        task: str,
+        cameras: tuple[str, ...],
+        image_size: tuple[int, int],
+        control_hz: float,
+        seed: int,
     ) -> None:
-        self.checkpoint = str(checkpoint)
-        self.threads = threads
-        self.warmup = warmup
-        self.niceness = niceness
-        self._conn: Connection | None = None
-        self._process: multiprocessing.process.BaseProcess | None = None
-        self._in_flight = False
-        self._pending: tuple[dict[str, np.ndarray], float] | None = None
-        self._latency_s: deque[float] = deque(maxlen=_HISTORY)
-        self._counts = {"submitted": 0, "replaced": 0, "completed": 0}
-        self.dt = math.nan
+        self._child = ChildServer(
+            "arm-process", _arm_setup, task, cameras, image_size, control_hz, seed
+        )
+        self._outstanding = 0
+        self.step_s: list[float] = []
 
-    def __enter__(self) -> ProcessInference:
-        self.start()
-        return self
+    def __enter__(self) -> tuple[float, dict[str, np.ndarray]]:
+        """Spawn the arm; the initial (time, observation) after its reset."""
+        return self._child.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._child.stop()
 
-    def start(self) -> None:
-        """Spawn the child and return once it has loaded the policy and warmed up."""
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(
-            target=_serve,
-            args=(self.checkpoint, self.threads, self.warmup, self.niceness, child),
-            name="inference-process",
-            daemon=True,
-        )
-        self._process.start()
-        child.close()
-        kind, value = self._conn.recv()
-        if kind == "error":
-            self.stop()
-            raise RuntimeError(f"inference process failed to start: {value}")
-        self.dt = value
+    def send(self, command: np.ndarray) -> None:
+        self._child.send(np.asarray(command, dtype=np.float32))
+        self._outstanding += 1
 
-    def submit(self, obs: Mapping[str, np.ndarray], stamp: float) -> None:
-        request = ({k: np.asarray(v) for k, v in obs.items()}, float(stamp))
-        self._counts["submitted"] += 1
-        if self._in_flight:
-            self._counts["replaced"] += self._pending is not None
-            self._pending = request
-        else:
-            self._send(request)
-
-    def poll(self) -> TimedChunk | None:
-        """The chunk finished since the last poll, or None; never blocks on inference."""
-        assert self._conn is not None
-        if not self._conn.poll():
-            return None
-        kind, value = self._conn.recv()
-        self._in_flight = False
-        if self._pending is not None:
-            self._send(self._pending)
-            self._pending = None
-        if kind == "error":
-            raise RuntimeError(f"inference process failed: {value}")
-        stamp, actions, seconds = value
-        self._latency_s.append(seconds)
-        self._counts["completed"] += 1
-        return TimedChunk(stamp, self.dt, actions)
-
-    @property
-    def busy(self) -> bool:
-        return self._in_flight or self._pending is not None
-
-    def stats(self) -> dict[str, float | int]:
-        ms = np.asarray(self._latency_s) * 1e3
-        return {
-            **self._counts,
-            "latency_ms_p50": float(np.percentile(ms, 50)) if ms.size else math.nan,
-            "latency_ms_p99": float(np.percentile(ms, 99)) if ms.size else math.nan,
-        }
-
-    def stop(self) -> None:
-        if self._conn is not None and self._process is not None and self._process.is_alive():
-            self._conn.send(None)
-            self._process.join(timeout=10)
-        if self._process is not None and self._process.is_alive():
-            self._process.terminate()
-            self._process.join()
-
-    def _send(self, request: tuple[dict[str, np.ndarray], float]) -> None:
-        assert self._conn is not None
-        self._conn.send(request)
-        self._in_flight = True
+    def poll(self) -> tuple[float, dict[str, np.ndarray]] | None:
+        """The newest observation finished since the last poll, or None; never blocks."""
+        newest = None
+        while self._outstanding and self._child.ready_reply():
+            taken, obs, seconds = self._child.recv()
+            self._outstanding -= 1
+            self.step_s.append(seconds)
+            newest = taken, obs
+        return newest
 
 
-def _serve(checkpoint: str, threads: int, warmup: int, niceness: int, conn: Connection) -> None:
-    """The child's loop: (observation history, stamp) in, (stamp, actions, seconds) out."""
-    try:
-        os.nice(niceness)
-        torch.set_num_threads(threads)
-        policy = load_policy(checkpoint).eval()
-        for _ in range(warmup):
-            policy.predict_chunk(policy.blank_observation())
-    except Exception as exc:  # reported to the parent, which raises it
-        conn.send(("error", repr(exc)))
-        return
-    conn.send(("ready", 1.0 / policy.config.fps))
-    while (request := conn.recv()) is not None:
-        obs, stamp = request
+def _arm_setup(
+    task: str, cameras: tuple[str, ...], image_size: tuple[int, int], control_hz: float, seed: int
+) -> tuple[tuple[float, dict[str, np.ndarray]], Callable[[np.ndarray], tuple]]:
+    """In the child: build and reset the env; answer a command with (time, obs, step seconds)."""
+    yield_to_the_loop()
+    env = make_env(task, cameras=cameras, image_size=image_size, control_hz=control_hz)
+    obs, _ = env.reset(seed=seed)
+
+    def step(command: np.ndarray) -> tuple[float, dict[str, np.ndarray], float]:
         start = time.perf_counter()
-        try:
-            batch = {k: torch.from_numpy(v)[None] for k, v in obs.items()}
-            actions = policy.predict_chunk(batch)[0, policy.now_index :].numpy()
-            conn.send(("chunk", (stamp, actions, time.perf_counter() - start)))
-        except Exception as exc:
-            conn.send(("error", f"stamp {stamp}: {exc!r}"))
+        obs, *_ = env.step(command)
+        return time.monotonic(), obs, time.perf_counter() - start
+
+    return (time.monotonic(), obs), step
 
 
 def run(
@@ -175,10 +116,14 @@ def run(
     task: str = "push",
     safety: SafetyConfig | None = None,
     seed: int = 0,
+    thread_priority: int = 50,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Run the loop for `seconds` and report its timing, the inference latency and what the
-    safety filter did. `safety` defaults to config/safety/panda.yaml's values."""
+    safety filter did. `safety` defaults to config/safety/panda.yaml's values.
+    `thread_priority`: SCHED_FIFO priority of the loop's thread (`realtime_priority`; 0: none);
+    a `StallWitness` at the same priority tells the machine's stalls from the loop's misses.
+    """
     if worker not in ("thread", "process"):
         raise ValueError(f"worker must be 'thread' or 'process', got {worker!r}")
     checkpoint = checkpoint or pretrained_path()
@@ -188,88 +133,161 @@ def run(
     if sim_every != round(sim_every):
         raise ValueError(f"rate_hz must be a multiple of the policy's {cfg.fps} Hz")
     cameras = tuple(k.removeprefix("observation.images.") for k in cfg.camera_keys)
-    env = make_env(task, cameras=cameras, image_size=tuple(cfg.image_size), control_hz=cfg.fps)
     safety = safety or SafetyConfig()
     control = ControlConfig(
         rate_hz=rate_hz,
         scheduler=SchedulerConfig(n_action_steps=cfg.n_action_steps, interpolate=True),
     )
-    names = env.features["action"]["names"]
-    controller = Controller(names, safety.joint_limits(), control, safety=safety)
+    controller = Controller(panda().command_names, safety.joint_limits(), control, safety=safety)
     inference = (
         InferenceWorker(policy, threads=threads)
         if worker == "thread"
         else ProcessInference(checkpoint, threads=threads)
     )
-    keys = (*cfg.state_keys, *cfg.camera_keys)
-    obs, _ = env.reset(seed=seed)
-    history = deque([obs] * cfg.n_obs_steps, maxlen=cfg.n_obs_steps)
-    state = obs["observation.state"].astype(np.float64)
+    arm = ArmProcess(task, cameras, tuple(cfg.image_size), cfg.fps, seed)
     loop = RateLoop(rate_hz)
-    clock = time.monotonic
-    tick_s, work_s, wake_s = [], [], []
     load_before = os.getloadavg()[0]
     bar = tqdm(total=round(seconds), unit="s", desc=f"bench loop ({worker})", disable=not progress)
     try:
-        with inference:
-            start = loop.wait()
-            now, k = start, 0
-            while now - start < seconds:
-                if k:
-                    now = loop.wait()
-                woke = clock()
-                t = now - start
-                chunk = inference.poll()
-                if chunk is not None:
-                    controller.add_chunk(chunk, t)
-                begin, begin_cpu = clock(), time.thread_time()
-                result = controller.tick(state, t)
-                tick_s.append((clock() - begin, time.thread_time() - begin_cpu))
-                if k % round(sim_every) == 0:
-                    obs, *_ = env.step(result.command.astype(np.float32))
-                    history.append(obs)
-                    if controller.scheduler.needs_chunk(t) and not inference.busy:
-                        inference.submit(
-                            {key: np.stack([o[key] for o in history]) for key in keys}, t
-                        )
-                done = clock()
-                work_s.append(done - woke)
-                wake_s.append(woke - now)
-                if k % round(rate_hz) == 0:
-                    bar.update(1)
-                k += 1
+        with inference, arm as (_, obs), StallWitness(thread_priority) as witness:
+            with realtime_priority(thread_priority) as not_realtime:
+                ticks = _drive(
+                    loop, controller, inference, arm, obs, seconds, round(sim_every), cfg, bar
+                )
+            stalls = witness.stalls()
             inference_stats = inference.stats()
     finally:
         bar.close()
-        env.close()
     timing = loop.stats()
-    period = 1.0 / rate_hz
-    late = int(np.sum((np.asarray(wake_s) + np.asarray(work_s)) > period))
-    (tick_us, tick_cpu_us), work_ms = np.asarray(tick_s).T * 1e6, np.asarray(work_s) * 1e3
+    misses = _misses(ticks, loop.period, stalls)
     return {
         "worker": worker,
         "seconds": seconds,
         "rate_hz": rate_hz,
         "loop_hz": timing["rate_hz_measured"],
         "ticks": timing["ticks"],
-        "deadline_misses": late + timing["skipped_ticks"],
-        "skipped_ticks": timing["skipped_ticks"],
+        **misses,
         "jitter_ms_p50": timing["jitter_ms_p50"],
         "jitter_ms_p99": timing["jitter_ms_p99"],
-        "jitter_ms_max": float(np.max(wake_s)) * 1e3,
-        "tick_us_p50": float(np.percentile(tick_us, 50)),
-        "tick_us_p99": float(np.percentile(tick_us, 99)),
-        "tick_cpu_us_p50": float(np.percentile(tick_cpu_us, 50)),
-        "tick_cpu_us_p99": float(np.percentile(tick_cpu_us, 99)),
-        "work_ms_p99": float(np.percentile(work_ms, 99)),
+        "jitter_ms_max": float(np.max(ticks.wake)) * 1e3,
+        "tick_us_p50": float(np.percentile(ticks.tick, 50)) * 1e6,
+        "tick_us_p99": float(np.percentile(ticks.tick, 99)) * 1e6,
+        "tick_cpu_us_p50": float(np.percentile(ticks.tick_cpu, 50)) * 1e6,
+        "tick_cpu_us_p99": float(np.percentile(ticks.tick_cpu, 99)) * 1e6,
+        "work_ms_p99": float(np.percentile(ticks.work, 99)) * 1e3,
         "inference_ms_p50": inference_stats["latency_ms_p50"],
         "inference_ms_p99": inference_stats["latency_ms_p99"],
+        "arm_step_ms_p50": float(np.percentile(arm.step_s, 50)) * 1e3 if arm.step_s else math.nan,
         "chunks": inference_stats["completed"],
         "ticks_without_chunk": controller.stats.ticks_without_chunk,
         "safety_interventions": controller.stats.interventions,
         "safety_reasons": dict(controller.stats.reasons),
         "threads": threads,
+        "thread_priority": thread_priority,
+        "realtime": not_realtime is None,
+        "not_realtime_because": not_realtime,
+        "witness_realtime": witness.not_realtime is None,
         "cpus": os.cpu_count(),
         "load_avg_before": load_before,
         "load_avg_after": os.getloadavg()[0],
+    }
+
+
+@dataclass
+class _Ticks:
+    """Per tick, in seconds: scheduled time (monotonic), wake-up lateness, work from waking to
+    the command sent (wall and the thread's CPU time: a gap between them is time the thread
+    was kept off the CPU), and the controller tick's wall and CPU time."""
+
+    scheduled: np.ndarray
+    wake: np.ndarray
+    work: np.ndarray
+    work_cpu: np.ndarray
+    tick: np.ndarray
+    tick_cpu: np.ndarray
+
+
+def _drive(
+    loop: RateLoop,
+    controller: Controller,
+    inference: InferenceWorker | ProcessInference,
+    arm: ArmProcess,
+    obs: dict[str, np.ndarray],
+    seconds: float,
+    sim_every: int,
+    cfg: PolicyConfig,
+    bar: tqdm,
+) -> _Ticks:
+    """The control node's loop: chunks in, the arm's observations in, one tick, command out."""
+    keys = (*cfg.state_keys, *cfg.camera_keys)
+    history = deque([obs] * cfg.n_obs_steps, maxlen=cfg.n_obs_steps)
+    state = obs["observation.state"].astype(np.float64)
+    clock = time.monotonic
+    rows: list[tuple[float, ...]] = []
+    # Activation, as in a ros2_control controller's on_activate: the filter starts from the
+    # measured state before the clock does, so that tick 0 does not also pay the first call's
+    # costs (1-12 ms measured, against ~0.6 ms for every later tick).
+    controller.tick(state, -loop.period)
+    start = loop.wait()
+    now, k = start, 0
+    while now - start < seconds:
+        if k:
+            now = loop.wait()
+        woke, woke_cpu = clock(), time.thread_time()
+        t = now - start
+        chunk = inference.poll()
+        if chunk is not None:
+            controller.add_chunk(chunk, t)
+        observed = arm.poll()
+        if observed is not None:
+            taken, obs = observed
+            history.append(obs)
+            state = obs["observation.state"].astype(np.float64)
+            if controller.scheduler.needs_chunk(t) and not inference.busy:
+                batch = {key: np.stack([o[key] for o in history]) for key in keys}
+                inference.submit(batch, taken - start)
+        begin, begin_cpu = clock(), time.thread_time()
+        result = controller.tick(state, t)
+        tick, tick_cpu = clock() - begin, time.thread_time() - begin_cpu
+        if k % sim_every == 0:
+            arm.send(result.command)
+        work, work_cpu = clock() - woke, time.thread_time() - woke_cpu
+        rows.append((now, woke - now, work, work_cpu, tick, tick_cpu))
+        if k % round(1.0 / loop.period) == 0:
+            bar.update(1)
+        k += 1
+    return _Ticks(*np.asarray(rows).T)
+
+
+def _misses(ticks: _Ticks, period: float, stalls: list[Stall]) -> dict[str, Any]:
+    """Deadline misses — a tick whose command went out after the next tick was due, and each
+    tick skipped after it — split by whether the witness saw the machine stall meanwhile."""
+    skipped = np.append(np.rint(np.diff(ticks.scheduled) / period).astype(int) - 1, 0)
+    lateness = ticks.wake + ticks.work
+    missed = (lateness > period).astype(int) + skipped
+    late = []
+    in_stalls = 0
+    for i in np.flatnonzero(missed):
+        begin = ticks.scheduled[i]
+        stalled = overlaps(stalls, begin, begin + lateness[i] + skipped[i] * period)
+        in_stalls += missed[i] if stalled else 0
+        late.append(
+            {
+                "t_s": round(float(begin - ticks.scheduled[0]), 3),
+                "wake_ms": round(float(ticks.wake[i]) * 1e3, 2),
+                "work_ms": round(float(ticks.work[i]) * 1e3, 2),
+                "work_cpu_ms": round(float(ticks.work_cpu[i]) * 1e3, 2),
+                "skipped": int(skipped[i]),
+                "machine_stall": stalled,
+            }
+        )
+    total = int(missed.sum())
+    return {
+        "deadline_misses": total,
+        "deadline_misses_own": total - int(in_stalls),
+        "deadline_misses_in_machine_stalls": int(in_stalls),
+        "skipped_ticks": int(skipped.sum()),
+        "machine_stalls": len(stalls),
+        "machine_stall_ms_max": max((s for _, s in stalls), default=0.0) * 1e3,
+        "late_ticks": late[:20],
     }
