@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import time
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from robot_policy.policies import load_policy
 from robot_policy.pretrained import pretrained_path
 from robot_policy.runtime import loop_bench
 from robot_policy.runtime.process_worker import ProcessInference
-from robot_policy.runtime.stall_witness import overlaps
+from robot_policy.runtime.stall_witness import StallWitness, overlaps
 from robot_policy.runtime.worker import InferenceWorker
 
 
@@ -95,3 +97,15 @@ def test_a_stall_is_blamed_only_where_it_overlaps_the_late_tick():
     stalls = [(10.0, 0.02)]
     assert overlaps(stalls, 10.015, 10.03) and overlaps(stalls, 9.99, 10.001)
     assert not overlaps(stalls, 10.021, 10.05) and not overlaps(stalls, 9.9, 9.999)
+
+
+def test_the_witness_watches_every_cpu_and_reports_late_wake_ups_in_order():
+    # threshold -1 s: every wake-up counts as late, so each CPU's witness reports at least the
+    # wake-up in progress when it is stopped.
+    before = time.monotonic()
+    with StallWitness(50, threshold=-1.0) as witness:
+        stalls = witness.stalls()
+    after = time.monotonic()
+    assert len(stalls) >= len(os.sched_getaffinity(0))
+    assert stalls == sorted(stalls)
+    assert all(before <= start <= after and seconds > -1.0 for start, seconds in stalls)
