@@ -34,9 +34,11 @@ class StallWitness:
     """
 
     def __init__(self, priority: int, *, period: float = 0.002, threshold: float = 0.004) -> None:
+        pinnable = hasattr(os, "sched_getaffinity")  # Linux; elsewhere one unpinned witness
+        cpus: list[int | None] = sorted(os.sched_getaffinity(0)) if pinnable else [None]
         self._children = [
             ChildServer(f"stall-witness-cpu{cpu}", _setup, cpu, priority, period, threshold)
-            for cpu in sorted(os.sched_getaffinity(0))
+            for cpu in cpus
         ]
         self.not_realtime: str | None = None
 
@@ -66,7 +68,7 @@ def overlaps(stalls: Sequence[Stall], begin: float, end: float) -> bool:
 
 
 def _setup(
-    cpu: int, priority: int, period: float, threshold: float
+    cpu: int | None, priority: int, period: float, threshold: float
 ) -> tuple[str | None, Callable[[object], list[Stall]]]:
     stalls: list[Stall] = []
     stop = threading.Event()
@@ -74,7 +76,8 @@ def _setup(
     outcome: list[str | None] = []
 
     def watch() -> None:
-        os.sched_setaffinity(0, {cpu})  # this thread only (Linux)
+        if cpu is not None:
+            os.sched_setaffinity(0, {cpu})  # this thread only (Linux)
         with realtime_priority(priority) as not_realtime:
             outcome.append(not_realtime)
             started.set()
