@@ -100,7 +100,13 @@ def test_a_person_records_with_the_keyboard_through_the_graph(tmp_path, probe):
             assert session.poll() is None, session.stderr.read()[-3000:]
             return latest_status(probe, "/recorder/status") or {}
 
-        wait_for(lambda: recorder() and probe.messages("/teleop/joy"), 90.0, "recorder, teleop")
+        # The recorder refuses a start until every topic it records has spoken ("is the graph
+        # up?"), and a refused press is spent: wait for that, as a person waits for the prompt.
+        wait_for(
+            lambda: recorder().get("waiting_for") == [] and probe.messages("/teleop/joy"),
+            90.0,
+            "recorder ready, teleop",
+        )
         os.write(terminal, b"\r")  # teleop_node calls /recorder/start
         wait_for(lambda: recorder().get("frames", 0) >= 5, 30.0, "frames recorded")
         os.write(terminal, b"\r")  # ... and /recorder/stop: saved, solved or not
