@@ -223,6 +223,7 @@ def _drive(
     history = deque([obs] * cfg.n_obs_steps, maxlen=cfg.n_obs_steps)
     state = obs["observation.state"].astype(np.float64)
     clock = time.monotonic
+    per_second = round(1.0 / loop.period)
     rows: list[tuple[float, ...]] = []
     # Activation, as in a ros2_control controller's on_activate: the filter starts from the
     # measured state before the clock does, so that tick 0 does not also pay the first call's
@@ -253,7 +254,7 @@ def _drive(
             arm.send(result.command)
         work, work_cpu = clock() - woke, time.thread_time() - woke_cpu
         rows.append((now, woke - now, work, work_cpu, tick, tick_cpu))
-        if k % round(1.0 / loop.period) == 0:
+        if k % per_second == 0:
             bar.update(1)
         k += 1
     return _Ticks(*np.asarray(rows).T)

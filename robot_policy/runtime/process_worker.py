@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -20,9 +19,7 @@ import torch
 from robot_policy.policies import load_policy
 from robot_policy.runtime.child import ChildError, ChildServer, yield_to_the_loop
 from robot_policy.runtime.chunks import TimedChunk
-from robot_policy.runtime.worker import InferenceError
-
-_HISTORY = 1000  # recent inference durations kept for the percentiles
+from robot_policy.runtime.worker import InferenceError, latency_stats, latency_window
 
 Request = tuple[dict[str, np.ndarray], float]
 
@@ -45,7 +42,7 @@ class ProcessInference:
         )
         self._in_flight: float | None = None  # the stamp being inferred
         self._pending: Request | None = None
-        self._latency_s: deque[float] = deque(maxlen=_HISTORY)
+        self._latency_s = latency_window()
         self._counts = {"submitted": 0, "replaced": 0, "completed": 0, "errors": 0}
         self.dt = math.nan
 
@@ -94,12 +91,7 @@ class ProcessInference:
         return self._in_flight is not None or self._pending is not None
 
     def stats(self) -> dict[str, float | int]:
-        ms = np.asarray(self._latency_s) * 1e3
-        return {
-            **self._counts,
-            "latency_ms_p50": float(np.percentile(ms, 50)) if ms.size else math.nan,
-            "latency_ms_p99": float(np.percentile(ms, 99)) if ms.size else math.nan,
-        }
+        return latency_stats(self._latency_s, self._counts)
 
     def stop(self) -> None:
         self._pending = None

@@ -28,6 +28,21 @@ from robot_policy.runtime.replan import PlanHints
 _HISTORY = 1000
 
 
+def latency_window() -> deque[float]:
+    """Where a worker keeps its recent inference durations (seconds)."""
+    return deque(maxlen=_HISTORY)
+
+
+def latency_stats(latency_s: deque[float], counts: dict[str, int]) -> dict[str, float | int]:
+    """Request counts and latency percentiles in ms (NaN before the first result)."""
+    ms = np.asarray(latency_s) * 1e3
+    return {
+        **counts,
+        "latency_ms_p50": float(np.percentile(ms, 50)) if ms.size else math.nan,
+        "latency_ms_p99": float(np.percentile(ms, 99)) if ms.size else math.nan,
+    }
+
+
 class InferenceError(RuntimeError):
     """A request failed in the worker thread; `__cause__` is the original exception."""
 
@@ -81,7 +96,7 @@ class InferenceWorker:
         self._error: InferenceError | None = None
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
-        self._latency_s: deque[float] = deque(maxlen=_HISTORY)
+        self._latency_s = latency_window()
         self._counts = {"submitted": 0, "replaced": 0, "completed": 0, "errors": 0}
 
     def __enter__(self) -> InferenceWorker:
@@ -173,13 +188,8 @@ class InferenceWorker:
     def stats(self) -> dict[str, float | int]:
         """Request counts and inference latency percentiles (NaN before the first result)."""
         with self._cond:
-            counts = dict(self._counts)
-            ms = np.asarray(self._latency_s) * 1e3
-        return {
-            **counts,
-            "latency_ms_p50": float(np.percentile(ms, 50)) if ms.size else math.nan,
-            "latency_ms_p99": float(np.percentile(ms, 99)) if ms.size else math.nan,
-        }
+            latency_s, counts = self._latency_s.copy(), dict(self._counts)
+        return latency_stats(latency_s, counts)
 
     def _run(self) -> None:
         try:
