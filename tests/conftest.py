@@ -50,7 +50,9 @@ class Probe:
         from rclpy.executors import SingleThreadedExecutor
 
         self.context = rclpy.Context()
-        rclpy.init(context=self.context)
+        # No /rosout publisher: the probe logs nothing, and destroying that publisher at
+        # shutdown once deadlocked inside Fast DDS (its timer thread) and hung the suite.
+        rclpy.init(args=["--ros-args", "--disable-rosout-logs"], context=self.context)
         self.node = rclpy.create_node("test_probe", context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
@@ -86,6 +88,7 @@ class Probe:
         import rclpy
 
         self.executor.shutdown()
+        self._thread.join(timeout=10)
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
 

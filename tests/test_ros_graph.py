@@ -118,23 +118,24 @@ def test_policy_chunks_drive_the_arm_and_a_dead_policy_ends_in_a_stop(graph_of, 
     sim = wait_for(lambda: latest_status(probe, "/sim/status"), 5.0, "/sim/status")
     assert int(sim["rejected"]) == 0, sim  # everything control_node sent, the JTC rules accept
 
+    def ticks_with(reason: str) -> int:
+        # The per-reason tick counts, not the last tick's reasons: the hold lasts 0.4 s
+        # (hold_timeout to stop_timeout), shorter than the 0.5 s status period.
+        status = latest_status(probe, "/safety/status") or {}
+        return status.get("reasons", {}).get(reason, 0)
+
+    holds, stops = ticks_with("watchdog_hold"), ticks_with("watchdog_stop")
     graph.kill("policy_node")
     killed = time.monotonic()
     # The last chunk is a plan for up to 1.5 s; once nothing covers now, hold, then stop.
     horizon = 1.6 + 0.1  # chunk span + hold_timeout
     wait_for(
-        lambda: "watchdog_hold" in str((latest_status(probe, "/safety/status") or {}).get(
-            "last_reasons")),
+        lambda: ticks_with("watchdog_hold") > holds,
         horizon + 2.0,
         "watchdog hold after the policy died",
-    )  # fmt: skip
+    )
     held = time.monotonic()
-    wait_for(
-        lambda: "watchdog_stop" in str((latest_status(probe, "/safety/status") or {}).get(
-            "last_reasons")),
-        2.0,
-        "watchdog stop",
-    )  # fmt: skip
+    wait_for(lambda: ticks_with("watchdog_stop") > stops, 2.0, "watchdog stop")
     assert held - killed <= horizon + 1.0
     # Stopped: the commands no longer move.
     wait_for(
