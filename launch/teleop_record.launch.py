@@ -13,7 +13,7 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-from robot_policy.nodes.launch_support import graph_node
+from robot_policy.graph.launch_support import graph_node
 
 
 def generate_launch_description() -> LaunchDescription:

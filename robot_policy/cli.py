@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from robot_policy import __version__
-from robot_policy.nodes.graph import DEFAULT_GRAPH
+from robot_policy.graph.runner import DEFAULT_GRAPH
 
 SIM_CONFIG_HELP = (
     "sim randomization and episode lengths (YAML like config/sim.yaml; default: its values)"
@@ -29,7 +29,7 @@ def _camera_list(text: str) -> tuple[str, ...]:
 
 
 def _cmd_collect(args: argparse.Namespace) -> int:
-    from robot_policy.teleop.collect import collect_scripted, collect_teleop
+    from robot_policy.collect import collect_scripted, collect_teleop
 
     common = dict(
         seed=args.seed,
@@ -39,8 +39,8 @@ def _cmd_collect(args: argparse.Namespace) -> int:
         sim_config=_sim_config(args.sim_config),
     )
     if args.ros:
-        from robot_policy.nodes.ros_eval import GraphFailure
-        from robot_policy.nodes.ros_record import collect_ros
+        from robot_policy.graph.recording import collect_ros
+        from robot_policy.graph.referee import GraphFailure
 
         if args.action_noise:
             raise ValueError("--action-noise applies to the ROS-free scripted collector only")
@@ -156,9 +156,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         return _eval_ros(args)
     import torch
 
+    from robot_policy.eval.evaluate import evaluate
     from robot_policy.policies import load_policy
     from robot_policy.policies.device import select_device
-    from robot_policy.runtime.evaluate import evaluate
 
     torch.set_num_threads(args.threads)
     policy = load_policy(args.checkpoint, device=select_device(args.device))
@@ -217,7 +217,7 @@ def _ros_report(r: dict) -> str:
 
 
 def _eval_ros(args: argparse.Namespace) -> int:
-    from robot_policy.nodes.ros_eval import evaluate_ros
+    from robot_policy.graph.referee import evaluate_ros
 
     result = evaluate_ros(
         args.task,
@@ -242,7 +242,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     """Run a graph until Ctrl-C or until a node exits (then stop the rest)."""
     import time
 
-    from robot_policy.nodes.graph import Graph
+    from robot_policy.graph.runner import Graph
 
     overrides: dict[str, dict] = {}
     for node_param, value in _parse_overrides(args.set).items():
@@ -421,15 +421,15 @@ def _add_dataset_commands(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.suite == "sim":
-        from robot_policy.sim import benchmark
+        from robot_policy.bench import sim as benchmark
 
         result = benchmark.run(seconds_per_case=args.seconds or 2.0)
     elif args.suite == "safety":
-        from robot_policy.safety import benchmark
+        from robot_policy.bench import safety as benchmark
 
         result = benchmark.run()
     elif args.suite == "loop":
-        from robot_policy.runtime import loop_bench
+        from robot_policy.bench import loop as loop_bench
         from robot_policy.safety import SafetyConfig
 
         result = loop_bench.run(
@@ -445,15 +445,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     elif args.suite == "latency":
         return _bench_latency(args)
     elif args.suite == "ros":
-        from robot_policy.nodes.ros_eval import bench_ros
+        from robot_policy.bench import ros
 
-        result = bench_ros(seconds=args.seconds or 30.0, task=args.task)
+        result = ros.run(seconds=args.seconds or 30.0, task=args.task)
     elif args.suite == "record":
-        from robot_policy.nodes.ros_record import bench_record
+        from robot_policy.bench import record
 
-        result = bench_record(seconds=args.seconds or 20.0, task=args.task)
+        result = record.run(seconds=args.seconds or 20.0, task=args.task)
     else:
-        from robot_policy.policies import benchmark, load_policy
+        from robot_policy.bench import inference as benchmark
+        from robot_policy.policies import load_policy
         from robot_policy.pretrained import pretrained_path
 
         policy = load_policy(args.checkpoint or pretrained_path())
@@ -463,7 +464,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             policy, threads=args.threads, precision=args.precision, load=args.load
         )
         if args.smoothness_episodes > 0:
-            from robot_policy.runtime.smoothness import boundary_smoothness
+            from robot_policy.bench.smoothness import boundary_smoothness
 
             result.update(boundary_smoothness(policy, episodes=args.smoothness_episodes))
     _emit(
@@ -479,10 +480,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _bench_latency(args: argparse.Namespace) -> int:
     import torch
 
+    from robot_policy.bench.latency import plot_sweep, sweep
+    from robot_policy.eval.evaluate import strategies_for
     from robot_policy.policies import load_policy
     from robot_policy.pretrained import pretrained_path
-    from robot_policy.runtime.evaluate import strategies_for
-    from robot_policy.runtime.latency_sweep import plot_sweep, sweep
 
     torch.set_num_threads(args.threads)
     policy = load_policy(args.checkpoint or pretrained_path())
@@ -516,7 +517,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     """The main job: the shipped pretrained policy pushes a cube in PyBullet, closed loop
     through the ROS 2 graph — sim_node, policy_node and control_node (100 Hz loop + safety
     filter) as separate processes over DDS, on an isolated local domain."""
-    from robot_policy.nodes.ros_eval import evaluate_ros
+    from robot_policy.graph.referee import evaluate_ros
     from robot_policy.policies import read_checkpoint_config
     from robot_policy.pretrained import pretrained_path
 

@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from robot_policy.data.features import ENV_STATE_KEY, IMAGE_KEY, STATE_KEY
+from robot_policy.features import ENV_STATE_KEY, IMAGE_KEY, STATE_KEY
 from robot_policy.robots import RobotDescription, panda
 
 from . import camera

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from robot_policy.collect import collect_scripted
 from robot_policy.data import LeRobotDataset
-from robot_policy.teleop.collect import collect_scripted
 
 
 def _episode(path, noise: float) -> dict[str, np.ndarray]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from robot_policy.graph.runner import graph_nodes
 from robot_policy.nodes import (
     control_node,
     perception_node,
@@ -20,7 +21,6 @@ from robot_policy.nodes import (
     sim_node,
     teleop_node,
 )
-from robot_policy.nodes.graph import graph_nodes
 
 ROOT = Path(__file__).resolve().parents[1]
 DECLARED = {

@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
+from robot_policy.bench import inference as benchmark
 from robot_policy.policies import (
     DiffusionConfig,
     FlowConfig,
-    benchmark,
     load_policy,
     make_policy,
     save_policy,

@@ -22,9 +22,9 @@ from std_msgs.msg import Bool
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from robot_policy.graph.runner import DEFAULT_GRAPH, Graph
 from robot_policy.nodes.chunk_msgs import chunk_to_msg
 from robot_policy.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, to_stamp
-from robot_policy.nodes.graph import DEFAULT_GRAPH, Graph
 from robot_policy.robots import panda
 from robot_policy.runtime.chunks import TimedChunk
 

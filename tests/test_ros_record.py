@@ -20,9 +20,9 @@ from sensor_msgs.msg import JointState, Joy
 from test_ros_graph import latest_status
 
 from robot_policy.data import LeRobotDataset, describe
+from robot_policy.graph.recording import RECORD_GRAPH
+from robot_policy.graph.runner import parameter_arguments
 from robot_policy.nodes.common import STATE_QOS
-from robot_policy.nodes.graph import parameter_arguments
-from robot_policy.nodes.ros_record import RECORD_GRAPH
 from robot_policy.policies.checkpoint import load_policy
 from robot_policy.robots import panda
 from robot_policy.sim.tasks import SUCCESS_DISTANCE, TASK_SPECS

@@ -19,9 +19,9 @@ from std_srvs.srv import Trigger
 from test_ros_graph import latest_status, status_values
 
 from robot_policy.data import LeRobotDataset, describe
+from robot_policy.graph.recording import RECORD_GRAPH, record_overrides
+from robot_policy.graph.runner import Graph
 from robot_policy.nodes.common import SENSOR_QOS, STATE_QOS
-from robot_policy.nodes.graph import Graph
-from robot_policy.nodes.ros_record import RECORD_GRAPH, record_overrides
 
 STARTUP = 90.0
 

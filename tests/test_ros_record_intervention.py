@@ -25,8 +25,8 @@ from test_data_lerobot_compat import hf_features, load_info
 from test_ros_graph import latest_status
 
 from robot_policy.data import LeRobotDataset
+from robot_policy.graph.runner import Graph
 from robot_policy.nodes.common import STATE_QOS, to_seconds
-from robot_policy.nodes.graph import Graph
 
 GRAPH = Path(__file__).resolve().parents[1] / "config" / "intervention_graph.yaml"
 STARTUP = 120.0  # the policy loads torch and a checkpoint on a busy machine

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from robot_policy.runtime.jerk import JerkMeter, boundary_jerk, jerk_profile
+from robot_policy.eval.jerk import JerkMeter, boundary_jerk, jerk_profile
 
 DT = 0.1
 

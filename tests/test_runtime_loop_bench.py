@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from conftest import wait_for
 
+from robot_policy.bench import loop as loop_bench
 from robot_policy.policies import load_policy
 from robot_policy.pretrained import pretrained_path
-from robot_policy.runtime import loop_bench
 from robot_policy.runtime.process_worker import ProcessInference
 from robot_policy.runtime.stall_witness import StallWitness, overlaps
 from robot_policy.runtime.worker import InferenceWorker

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-import robot_policy.runtime.evaluate as evaluation
+import robot_policy.eval.evaluate as evaluation
 from robot_policy.policies import DiffusionConfig, make_policy
 from robot_policy.runtime.chunks import ChunkScheduler, SchedulerConfig, TimedChunk
 from robot_policy.runtime.replan import PlanHints, plan_hints

@@ -1,7 +1,7 @@
 """The Panda description and the simulator's throughput report."""
 
+from robot_policy.bench import sim as benchmark
 from robot_policy.robots import panda
-from robot_policy.sim import benchmark
 
 
 def test_panda_description_matches_the_urdf():

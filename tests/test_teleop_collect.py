@@ -8,12 +8,12 @@ import sys
 import numpy as np
 import pytest
 
+from robot_policy.collect import collect_teleop
 from robot_policy.data import LeRobotDataset
 from robot_policy.robots import panda
 from robot_policy.safety import SafetyFilter, SafetyLimits
 from robot_policy.sim import SimConfig
 from robot_policy.sim.tasks import SUCCESS_DISTANCE
-from robot_policy.teleop.collect import collect_teleop
 from robot_policy.teleop.device import TeleopCommand, TeleopDevice
 from robot_policy.teleop.ik import TwistIK
 from robot_policy.teleop.keyboard import KeyboardDevice

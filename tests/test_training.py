@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from robot_policy.collect import collect_scripted
+from robot_policy.eval.evaluate import evaluate
 from robot_policy.policies import load_policy, read_checkpoint_config
 from robot_policy.policies.training import TRAINING_STATE_FILE, TrainSettings, train
-from robot_policy.runtime.evaluate import evaluate
-from robot_policy.teleop.collect import collect_scripted
 
 TINY = {
     "down_dims": [32, 64],
@@ -116,7 +116,7 @@ def test_eval_with_temporal_ensembling_replans_every_step(reach_dataset, tmp_pat
 
 
 def test_injected_latency_holds_until_the_first_chunk_arrives(reach_dataset, tmp_path, monkeypatch):
-    import robot_policy.runtime.evaluate as evaluation
+    import robot_policy.eval.evaluate as evaluation
 
     train(settings(reach_dataset, tmp_path / "ckpt", steps=20), progress=False)
     policy = load_policy(tmp_path / "ckpt")
@@ -144,7 +144,7 @@ def test_injected_latency_holds_until_the_first_chunk_arrives(reach_dataset, tmp
 
 
 def test_eval_sends_every_action_through_the_safety_filter(reach_dataset, tmp_path, monkeypatch):
-    import robot_policy.runtime.evaluate as evaluation
+    import robot_policy.eval.evaluate as evaluation
     from robot_policy.robots import panda
     from robot_policy.safety import SafetyLimits
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .features import IMAGE_PREFIX
+from robot_policy.features import IMAGE_PREFIX
 
 
 @dataclass(frozen=True)

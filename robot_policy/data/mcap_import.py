@@ -38,7 +38,7 @@ from mcap.reader import NonSeekingReader
 from mcap_ros2.decoder import DecoderFactory
 from tqdm import tqdm
 
-from robot_policy.perception.raw_image import IMAGE_LAYOUTS, decode_image
+from robot_policy.data.raw_image import IMAGE_LAYOUTS, decode_image
 
 from .assemble import new_dataset_dir
 from .mcap_config import ImportConfig, TopicFeature

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_policy.runtime import figures
+from robot_policy import figures
 
 from .layout import DEFAULT_FEATURES
 from .reader import LeRobotDataset

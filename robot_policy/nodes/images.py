@@ -1,6 +1,6 @@
 """sensor_msgs/Image <-> numpy without cv_bridge (which needs a compiled ROS install).
 
-Decoding is the ROS-free `robot_policy.perception.raw_image`, shared with the MCAP importer.
+Decoding is the ROS-free `robot_policy.data.raw_image`, shared with the MCAP importer.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import Image
 
-from robot_policy.perception.raw_image import decode_image
+from robot_policy.data.raw_image import decode_image
 
 
 def image_to_msg(image: np.ndarray, stamp: Time, frame_id: str = "") -> Image:

@@ -28,7 +28,7 @@ from sensor_msgs.msg import Image, JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from robot_policy.data.features import ENV_STATE_KEY, IMAGE_PREFIX, STATE_KEY
+from robot_policy.features import ENV_STATE_KEY, IMAGE_PREFIX, STATE_KEY
 from robot_policy.nodes.chunk_msgs import chunk_to_msg
 from robot_policy.nodes.common import (
     COMMAND_QOS,

@@ -43,8 +43,8 @@ from std_srvs.srv import Trigger
 
 from robot_policy.data import DatasetWriter
 from robot_policy.data.commit import DatasetLockedError
-from robot_policy.data.features import ACTION_KEY, ENV_STATE_KEY, IMAGE_KEY, STATE_KEY
 from robot_policy.data.resample import Frame, ZeroOrderHold
+from robot_policy.features import ACTION_KEY, ENV_STATE_KEY, IMAGE_KEY, STATE_KEY
 from robot_policy.nodes.common import (
     SENSOR_QOS,
     STATE_QOS,

@@ -2,8 +2,8 @@
 
 Devices (the interface in `device.py`; keyboard, gamepad, spacemouse and scripted modules)
 say what the operator wants as an end-effector twist; `TwistIK` turns it into joint targets for
-the safety filter; `collect.py` records episodes without ROS. The device modules load their
-libraries (pygame, pyspacemouse) only when imported or opened by name (`open_device`).
+the safety filter; `robot_policy.collect` records episodes without ROS. The device modules load
+their libraries (pygame, pyspacemouse) only when imported or opened by name (`open_device`).
 """
 
 from robot_policy.teleop.device import (

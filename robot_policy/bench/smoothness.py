@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from robot_policy.eval.evaluate import evaluate, strategies_for
 from robot_policy.policies import ChunkPolicy
-from robot_policy.runtime.evaluate import evaluate, strategies_for
 
 
 def boundary_smoothness(

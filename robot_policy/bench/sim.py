@@ -13,9 +13,9 @@ from collections.abc import Callable
 import numpy as np
 import pybullet as p
 
-from .env import PandaEnv
-from .experts import make_expert
-from .registry import make_env
+from robot_policy.sim.env import PandaEnv
+from robot_policy.sim.experts import make_expert
+from robot_policy.sim.registry import make_env
 
 TASK = "push"
 SEED = 0

@@ -24,12 +24,12 @@ import torch
 from tqdm import tqdm
 
 from robot_policy.data.video import EpisodeVideoEncoder
+from robot_policy.eval.chunk_plot import ChunkTrace, plot_chunks
+from robot_policy.eval.jerk import JerkMeter
 from robot_policy.policies import ChunkPolicy
 from robot_policy.policies.streaming import StreamingSampler
-from robot_policy.runtime.chunk_plot import ChunkTrace, plot_chunks
 from robot_policy.runtime.chunks import ChunkScheduler, SchedulerConfig, TimedChunk
 from robot_policy.runtime.controller import ControlConfig, Controller
-from robot_policy.runtime.jerk import JerkMeter
 from robot_policy.runtime.replan import plan_hints
 from robot_policy.safety import SafetyLimits
 from robot_policy.sim import SimConfig

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from robot_policy import figures
+from robot_policy.eval.evaluate import ExecutionStrategy, evaluate
 from robot_policy.policies import ChunkPolicy
-from robot_policy.runtime import figures
-from robot_policy.runtime.evaluate import ExecutionStrategy, evaluate
 
 
 def sweep(

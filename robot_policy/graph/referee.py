@@ -31,11 +31,11 @@ from rclpy.node import Node
 from std_srvs.srv import SetBool, Trigger
 from tqdm import tqdm
 
+from robot_policy.eval.evaluate import wilson_interval
+from robot_policy.graph.runner import DEFAULT_GRAPH, Graph
 from robot_policy.nodes.common import STATE_QOS
-from robot_policy.nodes.graph import DEFAULT_GRAPH, Graph
 from robot_policy.policies.checkpoint import read_checkpoint_config
 from robot_policy.pretrained import pretrained_path
-from robot_policy.runtime.evaluate import wilson_interval
 from robot_policy.sim import SimConfig
 
 # Loading torch and a checkpoint and warming up takes a while on 2 busy cores.
@@ -207,7 +207,7 @@ def run_episode(
     referee.call(referee.enable_control, SetBool.Request(data=True))
     start = time.monotonic()
     while (elapsed := time.monotonic() - start) < limit:
-        _check_alive(graph, log)
+        check_alive(graph, log)
         if referee.call(referee.success, Trigger.Request()).success:
             return elapsed
         time.sleep(0.05)
@@ -267,7 +267,7 @@ def evaluate_ros(
     )
 
 
-def _check_alive(graph: Graph, log: str) -> None:
+def check_alive(graph: Graph, log: str) -> None:
     ended = graph.exited()
     if ended is not None:
         node, code = ended
@@ -278,42 +278,6 @@ def _wait_ready(graph: Graph, referee: Referee, log: str) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     for client in referee.ready_clients():
         while not client.wait_for_service(timeout_sec=0.2):
-            _check_alive(graph, log)
+            check_alive(graph, log)
             if time.monotonic() > deadline:
                 raise GraphFailure(f"{client.srv_name} not available after {STARTUP_TIMEOUT} s")
-
-
-def bench_ros(
-    seconds: float = 30.0, task: str = "push", seed: int = 0, log_path: str | Path | None = None
-) -> dict[str, float]:
-    """`robot-policy bench ros`: the graph runs episodes of the shipped policy for `seconds`;
-    the figures are the control node's own measurements over DDS: how old the measured state
-    behind each command is when the command goes out (`obs_to_command`), and how old a chunk's
-    observation is when the chunk reaches the control node (inference + DDS)."""
-    overrides = graph_overrides(task, seed, None, "receding", 0, None)
-    limit = SimConfig().episode_seconds[task]
-    episodes = successes = 0
-    with running_graph(overrides, log_path=log_path) as (graph, referee, log):
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
-            took = run_episode(graph, referee, log, first=episodes == 0, limit=min(limit, left))
-            episodes += 1
-            successes += took is not None
-        referee.wait_for_status(after=time.monotonic())
-    loop = referee.status.get("control_node", {}).get("loop", {})
-    policy = referee.status.get("policy_node", {})
-    rate = loop.get("rate_hz", math.nan)
-    return {
-        "obs_to_command_ms_p50": loop.get("obs_to_command_ms_p50", math.nan),
-        "obs_to_command_ms_p99": loop.get("obs_to_command_ms_p99", math.nan),
-        "control_period_ms": 1e3 / rate if rate else math.nan,
-        "loop_hz": rate,
-        "deadline_misses": loop.get("deadline_misses", math.nan),
-        "jitter_ms_p99": loop.get("jitter_ms_p99", math.nan),
-        "chunk_age_ms_p50": loop.get("chunk_age_ms_p50", math.nan),
-        "chunk_age_ms_p99": loop.get("chunk_age_ms_p99", math.nan),
-        "inference_ms_p50": policy.get("latency_ms_p50", math.nan),
-        "episodes": episodes,
-        "successes": successes,
-        "seconds": seconds,
-    }

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robot_policy.runtime import figures
+from robot_policy import figures
 
 
 @dataclass

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from robot_policy.data import DatasetWriter
-from robot_policy.data.features import STATE_KEY
+from robot_policy.features import STATE_KEY
 from robot_policy.safety import SafetyFilter, SafetyLimits
 from robot_policy.sim import SimConfig, make_expert
 from robot_policy.teleop.device import Event, TeleopDevice

@@ -24,18 +24,18 @@ from diagnostic_msgs.msg import DiagnosticArray
 from std_srvs.srv import SetBool, Trigger
 from tqdm import tqdm
 
-from robot_policy.nodes.common import STATE_QOS
-from robot_policy.nodes.graph import Graph
-from robot_policy.nodes.ros_eval import (
+from robot_policy.collect import CollectResult
+from robot_policy.graph.referee import (
     STARTUP_TIMEOUT,
     GraphFailure,
     Referee,
-    _check_alive,
+    check_alive,
     running_graph,
 )
+from robot_policy.graph.runner import Graph
+from robot_policy.nodes.common import STATE_QOS
 from robot_policy.sim import SimConfig
 from robot_policy.sim.tasks import TASK_SPECS
-from robot_policy.teleop.collect import CollectResult
 
 RECORD_GRAPH = Path(__file__).resolve().parents[2] / "config" / "teleop_record_graph.yaml"
 POLL = 0.05  # s between checks of the sim's success latch and the recorder's status
@@ -84,7 +84,7 @@ class RecordReferee(Referee):
         """Until the recorder has heard every topic it needs before its first start."""
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while self.recorder_status().get("waiting_for", [None]):
-            _check_alive(graph, log)
+            check_alive(graph, log)
             if time.monotonic() > deadline:
                 waiting = self.recorder_status().get("waiting_for", "its status")
                 raise GraphFailure(f"recorder_node still waits for {waiting}; see {log}")
@@ -226,7 +226,7 @@ def _scripted_episode(
     until `limit`."""
     began, solved_at = time.monotonic(), None
     while (now := time.monotonic()) - began < limit:
-        _check_alive(graph, log)
+        check_alive(graph, log)
         if solved_at is None and ref.solved():
             solved_at = now
         if solved_at is not None and now - solved_at >= settle:
@@ -242,7 +242,7 @@ def _operated_episode(graph: Graph, ref: RecordReferee, log: str, limit: float) 
     while time.monotonic() - began < limit:
         if _operator_quit(graph):
             return _Attempt("quit")
-        _check_alive(graph, log)
+        check_alive(graph, log)
         status = ref.recorder_status()
         if status.get("discarded") != before.get("discarded"):
             return _Attempt("discarded", ref.solved())
@@ -256,47 +256,3 @@ def _operator_quit(graph: Graph) -> bool:
     """Whether teleop_node has ended: the device's quit (any other exit is a failure)."""
     ended = graph.exited()
     return ended is not None and ended == ("teleop_node", 0)
-
-
-def bench_record(
-    seconds: float = 20.0,
-    fps: int = 30,
-    cameras: Sequence[str] = ("front", "wrist"),
-    task: str = "push",
-    video_codec: str = "libsvtav1",
-    out: str | Path | None = None,
-    log_path: str | Path | None = None,
-) -> dict[str, Any]:
-    """`robot-policy bench record`: one `seconds`-long episode at `fps` with `cameras` (96x96,
-    published by sim_node at `fps`) while the scripted device drives; the recorder's own figures
-    for it: `record_hz` (frames written per second of wall time), `frame_drop_rate` (camera
-    frames the hold had to repeat because no new image had come), per-frame latency from frame
-    time to written, and the rate each topic actually arrived at."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="robot_policy_bench_record_") as tmp:
-        root = Path(out) if out is not None else Path(tmp) / "dataset"
-        overrides = record_overrides(
-            task, root, "scripted", cameras=cameras, video_codec=video_codec, fps=fps
-        )
-        with running_graph(overrides, RECORD_GRAPH, log_path, RecordReferee) as (graph, ref, log):
-            ref.wait_recorder_ready(graph, log)
-            ref.new_episode(first=True, record=True)
-            began = time.monotonic()
-            while time.monotonic() - began < seconds:
-                _check_alive(graph, log)
-                time.sleep(POLL)
-            report = ref.record("stop")
-    return {
-        "record_hz": report["record_hz"],
-        "frame_drop_rate": report["frame_drop_rate"],
-        "fps": fps,
-        "cameras": list(cameras),
-        "frames": report["frames"],
-        "seconds": report["seconds"],
-        "frame_latency_ms_p50": report["frame_latency_ms_p50"],
-        "frame_latency_ms_p99": report["frame_latency_ms_p99"],
-        "stale_frames": report["stale_frames"],
-        "received_hz": report["received_hz"],
-        "video_codec": video_codec,
-    }
