@@ -21,6 +21,9 @@ NODES = (
 
 core_packages = find_packages(include=[PACKAGE, f"{PACKAGE}.*"])
 sim_packages = [f"{PACKAGE}.sim"] + [f"{PACKAGE}.sim.{p}" for p in find_packages(where="sim")]
+# config/ (YAML only) installs as the data package robot_policy.config, so that
+# `robot_policy.settings.config_path` finds it in a wheel install as in a checkout.
+config_packages = [f"{PACKAGE}.config", f"{PACKAGE}.config.safety"]
 
 ROS_WHEELS = [
     # PyPI builds of ROS 2 (Kilted) for machines without an apt ROS 2 install.
@@ -41,15 +44,20 @@ setup(
     description="Robot learning workbench on ROS 2: demonstrations to action-chunk policies behind a safety filter",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=core_packages + sim_packages,
-    package_dir={f"{PACKAGE}.sim": "sim"},
-    package_data={f"{PACKAGE}.pretrained": ["*/config.json", "*/model.safetensors", "*/README.md"]},
+    packages=core_packages + sim_packages + config_packages,
+    package_dir={f"{PACKAGE}.sim": "sim", f"{PACKAGE}.config": "config"},
+    package_data={
+        f"{PACKAGE}.pretrained": ["*/config.json", "*/model.safetensors", "*/README.md"],
+        f"{PACKAGE}.config": ["*.yaml"],
+        f"{PACKAGE}.config.safety": ["*.yaml"],
+    },
     include_package_data=False,
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/config/safety", glob("config/safety/*.yaml")),
     ],
     install_requires=[
         "numpy>=1.26",

@@ -3,7 +3,9 @@
 Two loops. `collect_scripted` records each task's scripted expert directly in joint space (fast,
 seeded, the reference datasets). `collect_teleop` records a teleop device the way a person
 drives the arm: device twist -> `TwistIK` -> `SafetyFilter` -> sim, in real time, with the
-operator starting, saving and discarding episodes from the device.
+operator starting, saving and discarding episodes from the device. Both send the arm only what
+the robot's default safety configuration (`SafetyConfig.for_robot`, the filter control_node and
+`eval` run) lets through.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from tqdm import tqdm
 
 from robot_policy.data import DatasetWriter
 from robot_policy.features import STATE_KEY
-from robot_policy.safety import SafetyFilter, SafetyLimits
+from robot_policy.safety import SafetyConfig, SafetyFilter
 from robot_policy.sim import SimConfig, make_expert
 from robot_policy.teleop.device import Event, TeleopDevice
 from robot_policy.teleop.ik import TwistIK
@@ -69,7 +71,8 @@ def collect_scripted(
 
     `action_noise` (rad, std) perturbs the arm joint targets that are *executed* while the
     expert's clean action is *recorded* (DART): the demonstrations then show how the expert
-    comes back from small deviations, the states a learned policy drifts into.
+    comes back from small deviations, the states a learned policy drifts into. What is executed
+    passes the robot's safety filter first, as a learned policy's targets will at run time.
     """
     if action_noise < 0:
         raise ValueError(f"action_noise must be >= 0, got {action_noise}")
@@ -78,6 +81,8 @@ def collect_scripted(
     env = (sim_config or SimConfig()).make_env(task, cameras=tuple(cameras))
     unwrapped = env.unwrapped
     expert = make_expert(env)
+    safety = SafetyConfig.for_robot(unwrapped.robot.name)
+    joint_names, dt = unwrapped.features["action"]["names"], 1.0 / unwrapped.fps
     successes = saved = frames = 0
     start = time.perf_counter()
     try:
@@ -92,6 +97,7 @@ def collect_scripted(
             for k in bar:
                 obs, _ = env.reset(seed=seed + k)
                 expert.reset()
+                guard = safety.build_filter(joint_names, dt)
                 noise = np.random.default_rng(seed + k)
                 first_success = None
                 length = 0
@@ -99,10 +105,14 @@ def collect_scripted(
                     action = expert.act(obs)
                     writer.add_frame({**obs, "action": action}, task=unwrapped.task_description)
                     length += 1
-                    executed = action.copy()
+                    target = action.copy()
                     if action_noise:
-                        executed[:7] += noise.normal(0.0, action_noise, 7).astype(np.float32)
-                    obs, _, terminated, truncated, info = env.step(executed)
+                        joints = len(unwrapped.robot.arm)
+                        target[:joints] += noise.normal(0, action_noise, joints).astype(np.float32)
+                    now = (length - 1) * dt
+                    guard.feed(now)
+                    executed = guard.step(target, obs[STATE_KEY], now).command
+                    obs, _, terminated, truncated, info = env.step(executed.astype(np.float32))
                     if first_success is None and info["is_success"]:
                         first_success = length
                     settled = first_success is not None and length - first_success >= settle_steps
@@ -169,7 +179,7 @@ def collect_teleop(
     unwrapped = env.unwrapped
     robot, dt = unwrapped.robot, 1.0 / unwrapped.fps
     joint_names = unwrapped.features["action"]["names"]
-    limits = SafetyLimits.from_robot(robot)
+    safety = SafetyConfig.for_robot(robot.name)
 
     def say(message: str) -> None:
         if status is not None:
@@ -195,7 +205,7 @@ def collect_teleop(
                 say(f"episode {attempted + 1}/{episodes}: press record to start")
                 obs, _ = env.reset(seed=seed + attempted)
                 device.reset()
-                guard = SafetyFilter(limits, joint_names, dt)
+                guard = safety.build_filter(joint_names, dt)
                 ended, success = _operate(env, obs, device, ik, guard, writer, realtime, say)
                 length = writer.episode_frames
                 if not length:

@@ -5,11 +5,11 @@
     obs, info = env.reset(seed=0); expert.reset()
     obs, reward, terminated, truncated, info = env.step(expert.act(obs))
 
-The envs are also registered with gymnasium as `robot_policy/Panda{Reach,Push,Lift}-v0`.
+The envs are also registered with gymnasium as `robot_policy/Arm{Reach,Push,Lift}-v0`.
 """
 
 from .config import SimConfig
-from .env import PandaEnv
+from .env import ArmEnv
 from .experts import Expert, make_expert
 from .randomization import RandomizationConfig
 from .registry import make_env
@@ -18,7 +18,7 @@ from .tasks import TASKS
 __all__ = [
     "TASKS",
     "Expert",
-    "PandaEnv",
+    "ArmEnv",
     "RandomizationConfig",
     "SimConfig",
     "make_env",

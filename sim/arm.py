@@ -1,6 +1,6 @@
 """A simulated arm that behaves like a ros2_control arm: setpoints in, joint states out, in time.
 
-`PandaEnv` advances one policy step per call, which suits datasets and fast evaluation. A ROS
+`ArmEnv` advances one policy step per call, which suits datasets and fast evaluation. A ROS
 graph needs the other view: physics running on its own clock, a controller accepting
 trajectories or position commands at any moment, joint states and camera frames published as
 they happen. `SimArm` is that view over the same env, task and scene, so the ROS path and the
@@ -15,7 +15,7 @@ import numpy as np
 import pybullet as p
 
 from .config import SimConfig
-from .env import PandaEnv
+from .env import ArmEnv
 from .scene import PHYSICS_HZ
 from .trajectory import Trajectory, validate
 
@@ -36,7 +36,7 @@ class SimArm:
         sim_config: SimConfig | None = None,
         allow_nonzero_end_velocity: bool = True,
     ) -> None:
-        self.env: PandaEnv = (sim_config or SimConfig()).make_env(
+        self.env: ArmEnv = (sim_config or SimConfig()).make_env(
             task, cameras=cameras, image_size=image_size
         )
         self.robot = self.env.robot

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .env import PandaEnv
+from .env import ArmEnv
 from .randomization import RandomizationConfig
 from .registry import make_env
 from .tasks import TASK_SPECS, TASKS
@@ -42,7 +42,7 @@ class SimConfig:
             episode_seconds=_default_episode_seconds() | seconds,
         )
 
-    def make_env(self, task: str, *, control_hz: float = 10.0, **kwargs: Any) -> PandaEnv:
+    def make_env(self, task: str, *, control_hz: float = 10.0, **kwargs: Any) -> ArmEnv:
         """`robot_policy.sim.make_env` with this randomization and episode length."""
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")

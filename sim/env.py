@@ -17,7 +17,7 @@ import numpy as np
 from gymnasium import spaces
 
 from robot_policy.features import ENV_STATE_KEY, IMAGE_KEY, STATE_KEY
-from robot_policy.robots import RobotDescription, panda
+from robot_policy.robots import DEFAULT_ROBOT, RobotDescription, load_robot
 
 from . import camera
 from .randomization import RandomizationConfig
@@ -28,11 +28,11 @@ STATE_BOUND = 2 * np.pi  # finite Box bounds that hold every joint angle and gri
 ENV_STATE_BOUND = 10.0  # m; the floor under the table keeps every position far inside
 
 
-class PandaEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
-    """A Panda on a table doing one of `TASKS`; see `make_env` for the arguments."""
+class ArmEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
+    """An arm (the Panda by default) on a table doing one of `TASKS`; see `make_env` for the
+    arguments."""
 
     metadata: dict[str, Any] = {"render_modes": []}
-    robot_type = "panda"
 
     def __init__(
         self,
@@ -43,6 +43,7 @@ class PandaEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         randomization: RandomizationConfig | dict | None = None,
         max_episode_steps: int | None = None,
         visual: str = "simple",
+        robot: str = DEFAULT_ROBOT,
     ) -> None:
         if task not in TASK_SPECS:
             raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
@@ -58,7 +59,8 @@ class PandaEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             randomization = RandomizationConfig.from_dict(randomization)
         self.task = TASK_SPECS[task]
         self.randomization = randomization or RandomizationConfig()
-        self.robot: RobotDescription = panda()
+        self.robot: RobotDescription = load_robot(robot)
+        self.robot_type = self.robot.name
         self.fps = int(control_hz)
         self.substeps = int(round(substeps))
         self.max_episode_steps = max_episode_steps or round(self.task.episode_seconds * self.fps)

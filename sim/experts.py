@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 import pybullet as p
 
-from .env import PandaEnv
+from .env import ArmEnv
 
 TRAVEL_SPEED = 0.25  # m/s of the commanded gripper position in free space
 CAREFUL_SPEED = 0.12  # m/s near and with the cube
@@ -34,7 +34,7 @@ class Expert(ABC):
     """Call `reset()` after `env.reset()`, then `act(obs)` once per step."""
 
     def __init__(self, env: gym.Env) -> None:
-        self.env: PandaEnv = env.unwrapped
+        self.env: ArmEnv = env.unwrapped
         robot = self.env.robot
         scene = self.env.scene
         self._dt = 1.0 / self.env.fps

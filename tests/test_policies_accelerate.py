@@ -13,6 +13,7 @@ from robot_policy.policies import (
     save_policy,
 )
 from robot_policy.policies.accelerate import accelerate
+from robot_policy.policies.inference import InferenceSettings, cpu_precisions
 from robot_policy.policies.inference_unet1d import PRECISIONS, InferenceUnet1D, _GemmConv1d, _Recipe
 from robot_policy.policies.unet1d import ConditionalUnet1D
 from robot_policy.pretrained import pretrained_path
@@ -25,6 +26,13 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, precision: str) -
     error = (actual - expected).abs().max().item()
     scale = expected.abs().max().item()
     assert error <= TOLERANCE[precision] * scale, f"{precision}: error {error} at scale {scale}"
+
+
+def runs_here(precision: str) -> None:
+    """oneDNN's bf16 kernels refuse CPUs without AVX-512 BW/VL/DQ or AVX-NE-CONVERT (an AVX2
+    machine): there the fast path offers what runs, and these precisions are not tested."""
+    if precision not in cpu_precisions():
+        pytest.skip(f"{precision} does not run on this CPU (runs: {cpu_precisions()})")
 
 
 def unet(down_dims, kernel_size=5, action_dim=3, cond_dim=24) -> ConditionalUnet1D:
@@ -42,6 +50,8 @@ def unet(down_dims, kernel_size=5, action_dim=3, cond_dim=24) -> ConditionalUnet
     ],
 )
 def test_network_matches_the_reference(precision, packed, down_dims, kernel_size, levels):
+    if packed:
+        runs_here(precision)
     reference = unet(down_dims, kernel_size).eval()
     fast = InferenceUnet1D(reference, precision, packed=packed)
     g = torch.Generator().manual_seed(1)
@@ -124,6 +134,7 @@ def observation(cfg) -> dict[str, torch.Tensor]:
     ],
 )
 def test_accelerated_policy_chunk_matches_eager(precision, kind, cameras, overrides):
+    runs_here(precision)
     policy = make_policy(policy_config(kind, cameras, **overrides)).eval()
     obs = observation(policy.config)
     noise = torch.randn(1, policy.config.horizon, policy.config.action_dim)
@@ -135,6 +146,7 @@ def test_accelerated_policy_chunk_matches_eager(precision, kind, cameras, overri
 
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_shipped_checkpoint_chunk_matches_eager(precision):
+    runs_here(precision)
     policy = load_policy(pretrained_path())
     obs = policy.blank_observation()
     noise = torch.randn(1, policy.config.horizon, policy.config.action_dim)
@@ -146,7 +158,7 @@ def test_checkpoint_layout_and_weight_loading_are_unchanged(tmp_path):
     cfg = policy_config("flow", cameras=False)
     policy = make_policy(cfg).eval()
     keys = list(policy.state_dict())
-    accelerate(policy, "bf16")
+    accelerate(policy, cpu_precisions()[-1])
     accelerate(policy, "fp32")  # accelerating again changes the precision
     assert list(policy.state_dict()) == keys
     save_policy(policy, tmp_path / "ckpt")
@@ -187,9 +199,7 @@ def test_observation_film_is_reused_only_for_the_same_observation():
 
 
 def test_benchmark_reports_every_figure_against_eager():
-    result = benchmark.run(
-        load_policy(pretrained_path()), precision="bf16", iters=2, warmup=1, load=True
-    )
+    result = benchmark.run(load_policy(pretrained_path()), iters=2, warmup=1, load=True)
     for key in (
         "shipped_chunk_ms_p50",
         "shipped_chunk_ms_p99",
@@ -202,6 +212,29 @@ def test_benchmark_reports_every_figure_against_eager():
     assert result["dp_size_step_ratio"] == pytest.approx(
         result["dp_size_step_ms_p50"] / result["dp_size_step_ms_p50_eager"]
     )
-    assert result["precision"] == "bf16" and result["threads"] == 1
+    # The default is what policy_node runs: the same inference settings, resolved here.
+    assert result["precision"] == InferenceSettings().resolved().precision
+    assert result["threads"] == 1
     assert 0 < result["dp_size_step_max_abs_diff"] < 0.1
     assert 0 < result["shipped_chunk_max_abs_diff"] < 0.1
+
+
+def test_a_precision_this_cpu_cannot_run_is_refused_up_front(monkeypatch):
+    import robot_policy.policies.inference as inference
+
+    monkeypatch.setattr(inference, "cpu_precisions", lambda: ("fp32",))
+    monkeypatch.setattr(inference, "native_bf16", lambda: False)
+    with pytest.raises(ValueError, match="bf16 does not run on this CPU.*fp32"):
+        InferenceSettings(device="cpu", precision="bf16").resolved()
+    assert InferenceSettings(device="cpu").resolved().precision == "fp32"
+    assert InferenceSettings(device="cpu", precision="eager").resolved().precision == "eager"
+
+
+def test_auto_takes_bf16_only_where_the_cpu_has_it(monkeypatch):
+    import robot_policy.policies.inference as inference
+
+    monkeypatch.setattr(inference, "cpu_precisions", lambda: ("fp32", "bf16", "int8"))
+    monkeypatch.setattr(inference, "native_bf16", lambda: True)
+    assert InferenceSettings(device="cpu").resolved().precision == "bf16"
+    monkeypatch.setattr(inference, "native_bf16", lambda: False)
+    assert InferenceSettings(device="cpu").resolved().precision == "fp32"

@@ -6,10 +6,10 @@ import numpy as np
 import pybullet as p
 import pytest
 
-from robot_policy.robots import panda
+from robot_policy.robots import load_robot
 from robot_policy.robots.kinematics import Kinematics
 
-ROBOT = panda()
+ROBOT = load_robot()
 
 
 @pytest.fixture(scope="module")

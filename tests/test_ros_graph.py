@@ -25,11 +25,11 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from robot_policy.graph.runner import DEFAULT_GRAPH, Graph
 from robot_policy.nodes.chunk_msgs import chunk_to_msg
 from robot_policy.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, to_stamp
-from robot_policy.robots import panda
+from robot_policy.robots import load_robot
 from robot_policy.runtime.chunks import TimedChunk
 
 STARTUP = 90.0
-NAMES = panda().command_names
+NAMES = load_robot().command_names
 COMMANDS = "/arm_controller/joint_trajectory"
 PERIOD = 0.01  # control_node rate_hz 100 in config/sim_graph.yaml
 
@@ -56,7 +56,7 @@ def command_array(msg: JointTrajectory) -> tuple[np.ndarray, np.ndarray]:
 
 def measured(probe) -> np.ndarray:
     msg = probe.messages("/joint_states")[-1]
-    return panda().command_vector(dict(zip(msg.name, msg.position, strict=True)))
+    return load_robot().command_vector(dict(zip(msg.name, msg.position, strict=True)))
 
 
 @pytest.fixture

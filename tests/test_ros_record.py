@@ -24,7 +24,7 @@ from robot_policy.graph.recording import RECORD_GRAPH
 from robot_policy.graph.runner import parameter_arguments
 from robot_policy.nodes.common import STATE_QOS
 from robot_policy.policies.checkpoint import load_policy
-from robot_policy.robots import panda
+from robot_policy.robots import load_robot
 from robot_policy.sim.tasks import SUCCESS_DISTANCE, TASK_SPECS
 
 EPISODES = 5
@@ -58,7 +58,7 @@ def test_scripted_teleop_records_five_episodes_through_the_graph_and_a_policy_tr
     assert describe(root)["episodes"] == EPISODES
     assert dataset.fps == 10 and dataset.num_frames == result["frames"]
     assert set(dataset.features) >= {"observation.state", "observation.environment_state"}
-    home = np.array(panda().home)
+    home = np.array(load_robot().home)
     # Each recorded action is a command control_node sent after its safety filter, exactly.
     sent = {tuple(np.float32(m.position)) for m in probe.messages("/control/command")}
     for k in range(EPISODES):

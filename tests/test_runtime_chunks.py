@@ -237,17 +237,6 @@ def test_ensemble_interpolates_each_chunk_before_averaging():
 # --- real-time chunking: the plan and the delay estimate --------------------------------------
 
 
-def test_rtc_executes_like_receding():
-    rtc = ChunkScheduler(SchedulerConfig(strategy="rtc", n_action_steps=4))
-    plain = receding(n_action_steps=4)
-    for sched in (rtc, plain):
-        sched.add(ramp(0.0, offset=0.0), now=0.0)
-        sched.add(ramp(0.4, offset=100.0), now=0.6)
-    for t in np.arange(0.0, 1.5, 0.05):
-        np.testing.assert_array_equal(rtc.action(t), plain.action(t))
-        assert rtc.needs_chunk(t) == plain.needs_chunk(t)
-
-
 def test_plan_is_what_action_will_return_up_to_the_first_gap():
     sched = receding()
     sched.add(ramp(0.0, horizon=5), now=0.0)

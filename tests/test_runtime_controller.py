@@ -3,17 +3,17 @@
 import numpy as np
 import pytest
 
-from robot_policy.robots import panda
+from robot_policy.robots import load_robot
 from robot_policy.runtime.chunks import TimedChunk
 from robot_policy.runtime.controller import ControlConfig, Controller
 from robot_policy.safety import SafetyConfig, SafetyLimits
 
-NAMES = [*panda().arm_joint_names, "gripper"]
-HOME = np.append(np.array(panda().home), 0.04)
+NAMES = [*load_robot().arm_joint_names, "gripper"]
+HOME = np.append(np.array(load_robot().home), 0.04)
 
 
 def make(**kw) -> Controller:
-    return Controller(NAMES, SafetyLimits.from_robot(panda()), ControlConfig(**kw))
+    return Controller(NAMES, SafetyLimits.from_robot(load_robot()), ControlConfig(**kw))
 
 
 def test_follows_a_chunk_within_limits_and_interpolates():
@@ -86,6 +86,6 @@ def test_a_safety_config_must_agree_with_the_limits():
     with pytest.raises(ValueError, match="joint_limits"):
         Controller(
             NAMES,
-            SafetyLimits.from_robot(panda(), margin=0.1),
+            SafetyLimits.from_robot(load_robot(), margin=0.1),
             safety=SafetyConfig(workspace=None, obstacles=()),
         )

@@ -11,7 +11,7 @@ import pytest
 from conftest import wait_for
 
 from robot_policy.bench import loop as loop_bench
-from robot_policy.policies import load_policy
+from robot_policy.policies.inference import InferenceSettings, prepare_policy
 from robot_policy.pretrained import pretrained_path
 from robot_policy.runtime.process_worker import ProcessInference
 from robot_policy.runtime.stall_witness import StallWitness, overlaps
@@ -19,7 +19,7 @@ from robot_policy.runtime.worker import InferenceWorker
 
 
 def test_the_process_worker_answers_like_the_thread_worker():
-    policy = load_policy(pretrained_path())
+    policy, _ = prepare_policy(pretrained_path())
     obs = {k: v[0].numpy() for k, v in policy.blank_observation().items()}
     with InferenceWorker(policy) as thread, ProcessInference(pretrained_path()) as proc:
         thread.submit(obs, 1.5)
@@ -51,6 +51,8 @@ def test_bench_loop_reports_the_issue_figures(worker):
     split = result["deadline_misses_own"] + result["deadline_misses_in_machine_stalls"]
     assert split == result["deadline_misses"] and isinstance(result["witness_realtime"], bool)
     assert result["chunks"] >= 1  # the policy answered observations from the arm's process
+    # It times what policy_node runs: the same inference set-up and its defaults.
+    assert result["precision"] == InferenceSettings().resolved().precision
 
 
 def test_bench_loop_needs_a_rate_the_policy_rate_divides():

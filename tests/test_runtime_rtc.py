@@ -11,6 +11,7 @@ import robot_policy.eval.evaluate as evaluation
 from robot_policy.policies import DiffusionConfig, make_policy
 from robot_policy.runtime.chunks import ChunkScheduler, SchedulerConfig, TimedChunk
 from robot_policy.runtime.replan import PlanHints, plan_hints
+from robot_policy.runtime.strategies import strategies_for
 from robot_policy.runtime.worker import InferenceWorker
 from robot_policy.sim import SimConfig
 
@@ -38,7 +39,7 @@ def policy_for(**overrides):
 
 
 def scheduler_with_a_chunk(delay_steps: int = 2) -> ChunkScheduler:
-    sched = ChunkScheduler(SchedulerConfig(strategy="rtc", n_action_steps=4))
+    sched = ChunkScheduler(SchedulerConfig(n_action_steps=4))
     actions = np.arange(10, dtype=float)[:, None] * np.ones(3)
     sched.add(TimedChunk(0.0, DT, actions), now=delay_steps * DT)
     return sched
@@ -55,7 +56,7 @@ def test_hints_commit_the_past_and_the_expected_delay():
 
 
 def test_no_hints_without_a_plan_or_without_asking():
-    empty = ChunkScheduler(SchedulerConfig(strategy="rtc"))
+    empty = ChunkScheduler(SchedulerConfig())
     assert plan_hints(empty, 0.0, DT, 1, 16, rtc=True, warm_start=True) == PlanHints()
     sched = scheduler_with_a_chunk()
     assert plan_hints(sched, 0.4, DT, 1, 16, rtc=False, warm_start=False) == PlanHints()
@@ -125,5 +126,5 @@ def test_evaluate_rejects_what_it_cannot_run():
     warm = policy_for(streaming=True, warm_start_level=0.5)
     with pytest.raises(ValueError, match="warm-start"):
         evaluation.evaluate(warm, "reach", 1, strategy="streaming", progress=False)
-    assert "streaming" not in evaluation.strategies_for(policy_for())
-    assert "streaming" in evaluation.strategies_for(policy_for(streaming=True))
+    assert "streaming" not in strategies_for(policy_for().config)
+    assert "streaming" in strategies_for(policy_for(streaming=True).config)

@@ -82,7 +82,7 @@ def policy():
 
 def test_chunk_is_stamped_timed_and_starts_at_the_current_step(policy, restore_threads):
     ticks = itertools.count(0.0, 0.5)
-    with InferenceWorker(policy, device="cpu", clock=lambda: next(ticks)) as worker:
+    with InferenceWorker(policy, clock=lambda: next(ticks)) as worker:
         assert worker.poll() is None
         worker.submit(obs(), stamp=12.5)
         assert worker.wait_idle(WAIT)
@@ -101,7 +101,7 @@ def test_chunk_is_stamped_timed_and_starts_at_the_current_step(policy, restore_t
 def test_actions_are_the_policy_window_from_index_n_obs_steps_minus_one(policy, restore_threads):
     window = torch.arange(CONFIG.horizon * 3, dtype=torch.float32).reshape(1, CONFIG.horizon, 3)
     policy.predict_chunk = lambda batch, noise=None: window
-    with InferenceWorker(policy, device="cpu", warmup=0) as worker:
+    with InferenceWorker(policy, warmup=0) as worker:
         worker.submit(obs(), stamp=1.0)
         assert worker.wait_idle(WAIT)
         chunk = worker.poll()
@@ -111,7 +111,7 @@ def test_actions_are_the_policy_window_from_index_n_obs_steps_minus_one(policy, 
 def test_start_warms_up_in_a_thread_with_the_requested_thread_count(policy, restore_threads):
     torch.set_num_threads(2)
     spy = Spy(policy)
-    worker = InferenceWorker(policy, threads=1, device="cpu", warmup=3)
+    worker = InferenceWorker(policy, threads=1, warmup=3)
     worker.start()
     try:
         assert len(spy.calls) == 3  # before start() returned
@@ -123,7 +123,7 @@ def test_start_warms_up_in_a_thread_with_the_requested_thread_count(policy, rest
 
 def test_newest_submission_replaces_an_unstarted_one(policy, restore_threads):
     spy = Spy(policy)
-    with InferenceWorker(policy, device="cpu", warmup=0) as worker:
+    with InferenceWorker(policy, warmup=0) as worker:
         spy.block = True
         worker.submit(obs(1.0), stamp=1.0)
         assert spy.entered.wait(WAIT)  # request 1 is running and held
@@ -144,7 +144,7 @@ def test_newest_submission_replaces_an_unstarted_one(policy, restore_threads):
 
 def test_an_exception_surfaces_on_poll_and_the_worker_carries_on(policy, restore_threads):
     spy = Spy(policy)
-    with InferenceWorker(policy, device="cpu", warmup=0) as worker:
+    with InferenceWorker(policy, warmup=0) as worker:
         spy.fail = RuntimeError("boom")
         worker.submit(obs(), stamp=4.0)
         assert worker.wait_idle(WAIT)
@@ -161,7 +161,7 @@ def test_an_exception_surfaces_on_poll_and_the_worker_carries_on(policy, restore
 
 def test_a_nan_chunk_is_reported_never_delivered(policy, restore_threads):
     spy = Spy(policy)
-    with InferenceWorker(policy, device="cpu", warmup=0) as worker:
+    with InferenceWorker(policy, warmup=0) as worker:
         spy.nan = True
         worker.submit(obs(), stamp=6.0)
         assert worker.wait_idle(WAIT)
@@ -173,14 +173,14 @@ def test_a_nan_chunk_is_reported_never_delivered(policy, restore_threads):
 
 def test_a_failed_warm_up_is_raised_from_start(policy, restore_threads):
     Spy(policy).fail = RuntimeError("no memory")
-    worker = InferenceWorker(policy, device="cpu")
+    worker = InferenceWorker(policy)
     with pytest.raises(InferenceError, match="warm-up failed.*no memory"):
         worker.start()
     assert not worker._thread.is_alive()
 
 
 def test_stop_joins_the_thread_and_refuses_later_work(policy, restore_threads):
-    worker = InferenceWorker(policy, device="cpu", warmup=0)
+    worker = InferenceWorker(policy, warmup=0)
     with pytest.raises(RuntimeError, match="started"):
         worker.submit(obs(), stamp=0.0)
     with worker:

@@ -16,12 +16,12 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from robot_policy.robots import panda
+from robot_policy.robots import load_robot
 from robot_policy.robots.kinematics import Kinematics
 from robot_policy.safety import GRIPPER, SafetyConfig, SafetyFilter
 from robot_policy.safety.arm_model import inertia_proxy
 
-ROBOT = panda()
+ROBOT = load_robot()
 NAMES = (*ROBOT.arm_joint_names, GRIPPER)
 N = len(NAMES)
 HOME = np.array([*ROBOT.home, 0.04])

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robot_policy.robots import panda
+from robot_policy.robots import load_robot
 from robot_policy.safety import GRIPPER, SafetyFilter, SafetyLimits
 
-ROBOT = panda()
+ROBOT = load_robot()
 NAMES = (*ROBOT.arm_joint_names, GRIPPER)
 LIMITS = SafetyLimits.from_robot(ROBOT)
 LOWER, UPPER = np.array(LIMITS.lower), np.array(LIMITS.upper)

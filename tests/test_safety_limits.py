@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robot_policy.robots import panda
+from robot_policy.robots import load_robot
 from robot_policy.safety import GRIPPER, SafetyLimits
 from robot_policy.safety.limits import DEFAULT_DYNAMICS_SCALE, FRANKA_ACCELERATION, FRANKA_JERK
 
 
 def test_panda_limits_apply_margin_to_the_arm_only():
-    robot = panda()
+    robot = load_robot()
     limits = SafetyLimits.from_robot(robot, margin=0.1, velocity_scale=0.5)
     assert limits.joint_names == (*robot.arm_joint_names, GRIPPER)
     np.testing.assert_allclose(limits.lower[:7], robot.arm_lower + 0.1)
@@ -24,16 +24,17 @@ def test_panda_limits_apply_margin_to_the_arm_only():
 
 def test_from_dict_overrides_and_accepts_per_joint_lists():
     limits = SafetyLimits.from_dict(
-        panda(), {"margin": 0.0, "acceleration": [1, 2, 3, 4, 5, 6, 7], "gripper_max_width": 0.05}
+        load_robot(),
+        {"margin": 0.0, "acceleration": [1, 2, 3, 4, 5, 6, 7], "gripper_max_width": 0.05},
     )
     assert limits.acceleration[:7] == (1, 2, 3, 4, 5, 6, 7)
-    assert limits.lower[0] == panda().arm[0].lower
+    assert limits.lower[0] == load_robot().arm[0].lower
     assert limits.gripper_width_range == (0.0, 0.05)
 
 
 def test_from_dict_names_unknown_keys():
     with pytest.raises(ValueError, match="velocty_scale"):
-        SafetyLimits.from_dict(panda(), {"velocty_scale": 0.5, "margin": 0.1})
+        SafetyLimits.from_dict(load_robot(), {"velocty_scale": 0.5, "margin": 0.1})
 
 
 @pytest.mark.parametrize(
@@ -42,11 +43,11 @@ def test_from_dict_names_unknown_keys():
 )
 def test_impossible_limits_are_rejected(config):
     with pytest.raises(ValueError):
-        SafetyLimits.from_dict(panda(), config)
+        SafetyLimits.from_dict(load_robot(), config)
 
 
 def test_arrays_follow_the_requested_order():
-    limits = SafetyLimits.from_robot(panda())
+    limits = SafetyLimits.from_robot(load_robot())
     picked = limits.arrays([GRIPPER, "panda_joint4"])
     assert picked["upper"][0] == limits.gripper_width_range[1]
     assert picked["upper"][1] == limits.upper[3]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robot_policy.robots import panda
+from robot_policy.robots import load_robot
 from robot_policy.safety import GRIPPER, SafetyFilter, SafetyLimits
 
-ROBOT = panda()
+ROBOT = load_robot()
 NAMES = (*ROBOT.arm_joint_names, GRIPPER)
 LIMITS = SafetyLimits.from_robot(ROBOT)
 HOME = np.array([*ROBOT.home, 0.04])

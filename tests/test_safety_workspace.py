@@ -7,13 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robot_policy.robots import panda
+from robot_policy.robots import load_robot
 from robot_policy.robots.kinematics import Kinematics
 from robot_policy.safety import GRIPPER, SafetyConfig
 from robot_policy.safety.arm_model import lever_arms
 from robot_policy.safety.workspace import Box, Plane, Sphere
 
-ROBOT = panda()
+ROBOT = load_robot()
 NAMES = (*ROBOT.arm_joint_names, GRIPPER)
 HOME = np.array([*ROBOT.home, 0.04])
 DT = 0.01

@@ -1,11 +1,11 @@
 """The Panda description and the simulator's throughput report."""
 
 from robot_policy.bench import sim as benchmark
-from robot_policy.robots import panda
+from robot_policy.robots import load_robot
 
 
 def test_panda_description_matches_the_urdf():
-    robot = panda()
+    robot = load_robot()
     assert robot.arm_joint_names == [f"panda_joint{i}" for i in range(1, 8)]
     assert robot.arm_indices == list(range(7))
     assert robot.finger_indices == [9, 10]

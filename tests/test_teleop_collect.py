@@ -1,4 +1,4 @@
-"""The whole teleop path closed-loop in sim: device -> TwistIK -> SafetyFilter -> PandaEnv."""
+"""The whole teleop path closed-loop in sim: device -> TwistIK -> SafetyFilter -> ArmEnv."""
 
 import os
 import pty
@@ -10,7 +10,7 @@ import pytest
 
 from robot_policy.collect import collect_teleop
 from robot_policy.data import LeRobotDataset
-from robot_policy.robots import panda
+from robot_policy.robots import load_robot
 from robot_policy.safety import SafetyFilter, SafetyLimits
 from robot_policy.sim import SimConfig
 from robot_policy.sim.tasks import SUCCESS_DISTANCE
@@ -53,7 +53,7 @@ def test_collect_with_the_scripted_device_records_filtered_solved_episodes(tmp_p
     )
     assert result.attempted == 3 and result.episodes == 3 and result.success_rate == 1.0
     dataset = LeRobotDataset(tmp_path / "ds")
-    limits = SafetyLimits.from_robot(panda())
+    limits = SafetyLimits.from_robot(load_robot())
     max_step = np.array(limits.velocity) * 0.1  # 10 Hz
     for k in range(3):
         episode = dataset.episode(k)

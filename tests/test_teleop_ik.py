@@ -4,11 +4,11 @@ import numpy as np
 import pybullet as p
 import pytest
 
-from robot_policy.robots import panda
+from robot_policy.robots import load_robot
 from robot_policy.teleop.device import TeleopCommand
 from robot_policy.teleop.ik import TwistIK
 
-ROBOT = panda()
+ROBOT = load_robot()
 DT = 0.1
 HOME = np.array(ROBOT.home)
 

@@ -145,7 +145,7 @@ def test_injected_latency_holds_until_the_first_chunk_arrives(reach_dataset, tmp
 
 def test_eval_sends_every_action_through_the_safety_filter(reach_dataset, tmp_path, monkeypatch):
     import robot_policy.eval.evaluate as evaluation
-    from robot_policy.robots import panda
+    from robot_policy.robots import load_robot
     from robot_policy.safety import SafetyLimits
 
     train(settings(reach_dataset, tmp_path / "ckpt", steps=20), progress=False)
@@ -155,7 +155,7 @@ def test_eval_sends_every_action_through_the_safety_filter(reach_dataset, tmp_pa
     outcome = evaluate(policy, "reach", episodes=1, seed=3, plot_path="x.png", progress=False)
     assert outcome.safety and outcome.safety_interventions > 0
     executed = np.asarray(traces[0].executed, dtype=np.float64)
-    limits = SafetyLimits.from_robot(panda()).arrays(traces[0].action_names)
+    limits = SafetyLimits.from_robot(load_robot()).arrays(traces[0].action_names)
     assert np.all(executed >= limits["lower"] - 1e-6) and np.all(executed <= limits["upper"] + 1e-6)
     speed = np.abs(np.diff(executed, axis=0)) / (1.0 / policy.config.fps)
     assert np.all(speed <= limits["velocity"] + 1e-4)

@@ -17,12 +17,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 import numpy as np
 import torch
 
-from robot_policy.policies.accelerate import accelerate
 from robot_policy.policies.chunk_policy import ChunkPolicy
+from robot_policy.policies.inference import InferenceSettings, configure
 from robot_policy.policies.inference_unet1d import InferenceUnet1D
 from robot_policy.policies.unet1d import ConditionalUnet1D
 
@@ -136,34 +137,37 @@ def _dp_step_figures(
 
 def run(
     policy: ChunkPolicy,
-    threads: int = 1,
-    precision: str = "fp32",
+    settings: InferenceSettings | None = None,
     load: bool = False,
     iters: int = 50,
     warmup: int = 5,
 ) -> dict[str, object]:
-    """Time `policy` eager and accelerated (a copy: `policy` itself is left as it is), and a
-    DP-size denoiser both ways.
+    """Time `policy` eager and as `settings` prepare it (`policies.inference`, policy_node's
+    defaults unless told otherwise; on a copy: `policy` itself is left as it is), and a DP-size
+    denoiser both ways.
 
-    `load`: time the accelerated chunk again while another process keeps one core busy.
+    `load`: time the prepared chunk again while another process keeps one core busy.
     """
-    if threads < 1 or iters < 1 or warmup < 0:
-        raise ValueError(
-            f"need threads >= 1, iters >= 1, warmup >= 0; got {threads, iters, warmup}"
-        )
+    if iters < 1 or warmup < 0:
+        raise ValueError(f"need iters >= 1, warmup >= 0; got {iters, warmup}")
+    eager, fast = copy.deepcopy(policy).eval(), copy.deepcopy(policy)
+    settings = configure(fast, replace(settings or InferenceSettings(), device="cpu"))
+    if settings.inference_steps:
+        eager.set_inference_steps(settings.inference_steps)
+    if settings.precision == "eager":
+        raise ValueError("bench inference times the fast path against eager: pick a precision")
+    threads, precision = settings.threads, settings.precision
     torch.set_num_threads(threads)
-    policy.eval()
-    cfg = policy.config
-    fast = accelerate(copy.deepcopy(policy), precision)
+    cfg = eager.config
     with torch.inference_mode():
-        global_cond = policy.encode(policy.blank_observation())
+        global_cond = eager.encode(eager.blank_observation())
     result: dict[str, object] = {
         "threads": threads,
         "precision": precision,
         "shipped_policy": cfg.type,
         "shipped_inference_steps": cfg.num_inference_steps,
         "shipped_params_m": sum(p.numel() for p in policy.parameters()) / 1e6,
-        **_chunk_figures(policy, fast, warmup, iters),
+        **_chunk_figures(eager, fast, warmup, iters),
         **_dp_step_figures(cfg.action_dim, global_cond, precision, warmup, max(10, iters // 2)),
     }
     if load:

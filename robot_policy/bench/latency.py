@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from robot_policy import figures
-from robot_policy.eval.evaluate import ExecutionStrategy, evaluate
+from robot_policy.eval.evaluate import evaluate
 from robot_policy.policies import ChunkPolicy
 
 
@@ -15,7 +15,7 @@ def sweep(
     policy: ChunkPolicy,
     task: str,
     latencies_ms: Sequence[float],
-    strategies: Sequence[ExecutionStrategy],
+    strategies: Sequence[str],
     episodes: int,
     seed: int = 100000,
     progress: bool = True,

@@ -1,14 +1,13 @@
-"""`robot-policy bench loop`: the control tick at 100 Hz while the shipped policy infers beside it.
+"""`robot-policy bench loop`: the control loop at 100 Hz while the shipped policy infers beside it.
 
-One iteration is what the control node does each period: take a finished chunk if there is one,
-take the arm's newest observation if there is one, run `Controller.tick` (scheduler + composed
-safety filter) and send the command. The loop's thread runs at SCHED_FIFO when permitted
-(`realtime_priority`), as ros2_control's update thread does. The arm is a PyBullet `PandaEnv`
-in a child process (`ArmProcess`), stepped at the policy's rate with the latest filtered
-command, so the policy sees real observations of the motion it causes and the loop's thread
-does only what a control node's does. Inference runs either in an `InferenceWorker` thread
-(sharing the interpreter, and so the GIL, with the loop) or in a child process at a lower
-priority (`ProcessInference`, the default).
+The loop is `runtime.control_loop.ControlLoop`, the one control_node runs, on a `RateLoop`
+whose thread runs at SCHED_FIFO when permitted (`realtime_priority`), as ros2_control's update
+thread does. The arm is a PyBullet env in a child process (`ArmProcess`), stepped at the
+policy's rate with the latest filtered command, so the policy sees real observations of the
+motion it causes and the loop's thread does only what a control node's does. The policy is
+prepared by `policies.inference` with the same settings policy_node uses, and infers either in
+an `InferenceWorker` thread (sharing the interpreter, and so the GIL, with the loop) or in a
+child process at a lower priority (`ProcessInference`, the default).
 
 A deadline miss is a tick whose command was not out before the next tick was due, or a tick the
 loop skipped because it started more than a period late. A `StallWitness` at the loop's
@@ -20,7 +19,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,15 +27,18 @@ from typing import Any, Literal
 import numpy as np
 from tqdm import tqdm
 
-from robot_policy.policies import PolicyConfig, load_policy
+from robot_policy.features import STATE_KEY
+from robot_policy.policies.inference import InferenceSettings, prepare_policy
 from robot_policy.pretrained import pretrained_path
-from robot_policy.robots import panda
 from robot_policy.runtime.child import ChildServer, yield_to_the_loop
 from robot_policy.runtime.chunks import SchedulerConfig
+from robot_policy.runtime.control_loop import ControlLoop, Observed, Tick
 from robot_policy.runtime.controller import ControlConfig, Controller
+from robot_policy.runtime.planner import InferenceSource
 from robot_policy.runtime.process_worker import ProcessInference
 from robot_policy.runtime.rate_loop import RateLoop, realtime_priority
 from robot_policy.runtime.stall_witness import Stall, StallWitness, overlaps
+from robot_policy.runtime.strategies import get_strategy
 from robot_policy.runtime.worker import InferenceWorker
 from robot_policy.safety import SafetyConfig
 from robot_policy.sim import make_env
@@ -50,9 +51,9 @@ class ArmProcess:
 
     A robot's joint states arrive from outside the control process; a PyBullet step in the
     loop's own thread (~4-5 ms every tenth tick, holding the GIL) would instead be charged to
-    the loop as late wake-ups. `send` hands the child the latest filtered command, which it
-    executes for one policy step; `poll` returns the newest observation and the monotonic time
-    it was taken (the same clock across processes on Linux).
+    the loop as late wake-ups. As the loop's `Arm`: `send` hands the child every `every`-th
+    filtered command, which it executes for one policy step; `observe` returns the newest
+    observation and the monotonic time it was taken (the same clock across processes on Linux).
     """
 
     def __init__(
@@ -62,32 +63,38 @@ class ArmProcess:
         image_size: tuple[int, int],
         control_hz: float,
         seed: int,
+        every: int,
     ) -> None:
         self._child = ChildServer(
             "arm-process", _arm_setup, task, cameras, image_size, control_hz, seed
         )
+        self.every = every
+        self._sent = 0
         self._outstanding = 0
         self.step_s: list[float] = []
 
-    def __enter__(self) -> tuple[float, dict[str, np.ndarray]]:
-        """Spawn the arm; the initial (time, observation) after its reset."""
-        return self._child.start()
+    def __enter__(self) -> Observed:
+        """Spawn the arm; its first measurement after the reset."""
+        taken, obs = self._child.start()
+        return Observed(taken, obs[STATE_KEY], obs)
 
     def __exit__(self, *exc: object) -> None:
         self._child.stop()
 
-    def send(self, command: np.ndarray) -> None:
-        self._child.send(np.asarray(command, dtype=np.float32))
-        self._outstanding += 1
+    def send(self, command: np.ndarray, velocity: np.ndarray, now: float) -> None:
+        if self._sent % self.every == 0:
+            self._child.send(np.asarray(command, dtype=np.float32))
+            self._outstanding += 1
+        self._sent += 1
 
-    def poll(self) -> tuple[float, dict[str, np.ndarray]] | None:
-        """The newest observation finished since the last poll, or None; never blocks."""
+    def observe(self) -> Observed | None:
+        """The newest observation finished since the last call, or None; never blocks."""
         newest = None
         while self._outstanding and self._child.ready_reply():
             taken, obs, seconds = self._child.recv()
             self._outstanding -= 1
             self.step_s.append(seconds)
-            newest = taken, obs
+            newest = Observed(taken, obs[STATE_KEY], obs)
         return newest
 
 
@@ -107,11 +114,27 @@ def _arm_setup(
     return (time.monotonic(), obs), step
 
 
+class _Timing:
+    """Observer: per-tick timing rows, and the progress bar once a second."""
+
+    def __init__(self, per_second: int, bar: tqdm) -> None:
+        self.rows: list[tuple[float, ...]] = []
+        self.per_second, self.bar = per_second, bar
+
+    def on_tick(self, tick: Tick) -> None:
+        self.rows.append(
+            (tick.now, tick.woke - tick.now, tick.work_s, tick.work_cpu_s, tick.tick_s,
+             tick.tick_cpu_s)
+        )  # fmt: skip
+        if tick.index % self.per_second == 0:
+            self.bar.update(1)
+
+
 def run(
     seconds: float = 60.0,
     rate_hz: float = 100.0,
     worker: Worker = "process",
-    threads: int = 1,
+    inference: InferenceSettings | None = None,
     checkpoint: str | Path | None = None,
     task: str = "push",
     safety: SafetyConfig | None = None,
@@ -120,55 +143,71 @@ def run(
     progress: bool = False,
 ) -> dict[str, Any]:
     """Run the loop for `seconds` and report its timing, the inference latency and what the
-    safety filter did. `safety` defaults to config/safety/panda.yaml's values.
-    `thread_priority`: SCHED_FIFO priority of the loop's thread (`realtime_priority`; 0: none);
-    a `StallWitness` at the same priority tells the machine's stalls from the loop's misses.
+    safety filter did. `inference`: policy_node's settings by default (`policies.inference`);
+    `safety` defaults to the robot's safety YAML. `thread_priority`: SCHED_FIFO priority of the
+    loop's thread (`realtime_priority`; 0: none); a `StallWitness` at the same priority tells
+    the machine's stalls from the loop's misses.
     """
     if worker not in ("thread", "process"):
         raise ValueError(f"worker must be 'thread' or 'process', got {worker!r}")
     checkpoint = checkpoint or pretrained_path()
-    policy = load_policy(checkpoint)
+    policy, settings = prepare_policy(checkpoint, inference)
     cfg = policy.config
     sim_every = rate_hz / cfg.fps
     if sim_every != round(sim_every):
         raise ValueError(f"rate_hz must be a multiple of the policy's {cfg.fps} Hz")
     cameras = tuple(k.removeprefix("observation.images.") for k in cfg.camera_keys)
-    safety = safety or SafetyConfig()
+    safety = safety or SafetyConfig.for_robot()
     control = ControlConfig(
         rate_hz=rate_hz,
         scheduler=SchedulerConfig(n_action_steps=cfg.n_action_steps, interpolate=True),
     )
-    controller = Controller(panda().command_names, safety.joint_limits(), control, safety=safety)
-    inference = (
-        InferenceWorker(policy, threads=threads)
-        if worker == "thread"
-        else ProcessInference(checkpoint, threads=threads)
+    controller = Controller(
+        safety.description.command_names, safety.joint_limits(), control, safety=safety
     )
-    arm = ArmProcess(task, cameras, tuple(cfg.image_size), cfg.fps, seed)
-    loop = RateLoop(rate_hz)
+    infer = (
+        InferenceWorker(policy, threads=settings.threads)
+        if worker == "thread"
+        else ProcessInference(checkpoint, settings)
+    )
+    source = InferenceSource(
+        infer,
+        (*cfg.state_keys, *cfg.camera_keys),
+        cfg.n_obs_steps,
+        1.0 / cfg.fps,
+        policy.now_index,
+        cfg.horizon,
+        get_strategy("receding"),
+    )
+    arm = ArmProcess(task, cameras, tuple(cfg.image_size), cfg.fps, seed, round(sim_every))
+    clock = RateLoop(rate_hz)
     load_before = os.getloadavg()[0]
     bar = tqdm(total=round(seconds), unit="s", desc=f"bench loop ({worker})", disable=not progress)
+    timing = _Timing(round(rate_hz), bar)
+    loop = ControlLoop(controller, arm, source, [timing])
     try:
-        with inference, arm as (_, obs), StallWitness(thread_priority) as witness:
+        with infer, arm as first, StallWitness(thread_priority) as witness:
             with realtime_priority(thread_priority) as not_realtime:
-                ticks = _drive(
-                    loop, controller, inference, arm, obs, seconds, round(sim_every), cfg, bar
-                )
+                loop.activate(first, clock.period)
+                start = clock.wait()
+                loop.step(start, clock.period)
+                loop.run(clock, until=lambda tick: tick.now - start >= seconds)
             stalls = witness.stalls()
-            inference_stats = inference.stats()
+            inference_stats = infer.stats()
     finally:
         bar.close()
-    timing = loop.stats()
-    misses = _misses(ticks, loop.period, stalls)
+    loop_stats = clock.stats()
+    ticks = _Ticks(*np.asarray(timing.rows).T)
+    misses = _misses(ticks, clock.period, stalls)
     return {
         "worker": worker,
         "seconds": seconds,
         "rate_hz": rate_hz,
-        "loop_hz": timing["rate_hz_measured"],
-        "ticks": timing["ticks"],
+        "loop_hz": loop_stats["rate_hz_measured"],
+        "ticks": loop_stats["ticks"],
         **misses,
-        "jitter_ms_p50": timing["jitter_ms_p50"],
-        "jitter_ms_p99": timing["jitter_ms_p99"],
+        "jitter_ms_p50": loop_stats["jitter_ms_p50"],
+        "jitter_ms_p99": loop_stats["jitter_ms_p99"],
         "jitter_ms_max": float(np.max(ticks.wake)) * 1e3,
         "tick_us_p50": float(np.percentile(ticks.tick, 50)) * 1e6,
         "tick_us_p99": float(np.percentile(ticks.tick, 99)) * 1e6,
@@ -182,7 +221,10 @@ def run(
         "ticks_without_chunk": controller.stats.ticks_without_chunk,
         "safety_interventions": controller.stats.interventions,
         "safety_reasons": dict(controller.stats.reasons),
-        "threads": threads,
+        "device": settings.device,
+        "precision": settings.precision,
+        "threads": settings.threads,
+        "inference_steps": settings.inference_steps or cfg.num_inference_steps,
         "thread_priority": thread_priority,
         "realtime": not_realtime is None,
         "not_realtime_because": not_realtime,
@@ -205,59 +247,6 @@ class _Ticks:
     work_cpu: np.ndarray
     tick: np.ndarray
     tick_cpu: np.ndarray
-
-
-def _drive(
-    loop: RateLoop,
-    controller: Controller,
-    inference: InferenceWorker | ProcessInference,
-    arm: ArmProcess,
-    obs: dict[str, np.ndarray],
-    seconds: float,
-    sim_every: int,
-    cfg: PolicyConfig,
-    bar: tqdm,
-) -> _Ticks:
-    """The control node's loop: chunks in, the arm's observations in, one tick, command out."""
-    keys = (*cfg.state_keys, *cfg.camera_keys)
-    history = deque([obs] * cfg.n_obs_steps, maxlen=cfg.n_obs_steps)
-    state = obs["observation.state"].astype(np.float64)
-    clock = time.monotonic
-    per_second = round(1.0 / loop.period)
-    rows: list[tuple[float, ...]] = []
-    # Activation, as in a ros2_control controller's on_activate: the filter starts from the
-    # measured state before the clock does, so that tick 0 does not also pay the first call's
-    # costs (1-12 ms measured, against ~0.6 ms for every later tick).
-    controller.tick(state, -loop.period)
-    start = loop.wait()
-    now, k = start, 0
-    while now - start < seconds:
-        if k:
-            now = loop.wait()
-        woke, woke_cpu = clock(), time.thread_time()
-        t = now - start
-        chunk = inference.poll()
-        if chunk is not None:
-            controller.add_chunk(chunk, t)
-        observed = arm.poll()
-        if observed is not None:
-            taken, obs = observed
-            history.append(obs)
-            state = obs["observation.state"].astype(np.float64)
-            if controller.scheduler.needs_chunk(t) and not inference.busy:
-                batch = {key: np.stack([o[key] for o in history]) for key in keys}
-                inference.submit(batch, taken - start)
-        begin, begin_cpu = clock(), time.thread_time()
-        result = controller.tick(state, t)
-        tick, tick_cpu = clock() - begin, time.thread_time() - begin_cpu
-        if k % sim_every == 0:
-            arm.send(result.command)
-        work, work_cpu = clock() - woke, time.thread_time() - woke_cpu
-        rows.append((now, woke - now, work, work_cpu, tick, tick_cpu))
-        if k % per_second == 0:
-            bar.update(1)
-        k += 1
-    return _Ticks(*np.asarray(rows).T)
 
 
 def _misses(ticks: _Ticks, period: float, stalls: list[Stall]) -> dict[str, Any]:

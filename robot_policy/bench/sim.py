@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import pybullet as p
 
-from robot_policy.sim.env import PandaEnv
+from robot_policy.sim.env import ArmEnv
 from robot_policy.sim.experts import make_expert
 from robot_policy.sim.registry import make_env
 
@@ -30,7 +30,7 @@ def _rate(fn: Callable[[], None], seconds: float) -> float:
     return calls / elapsed
 
 
-def _expert_actions(env: PandaEnv) -> list[np.ndarray]:
+def _expert_actions(env: ArmEnv) -> list[np.ndarray]:
     expert = make_expert(env)
     obs, _ = env.reset(seed=SEED)
     expert.reset()
@@ -41,7 +41,7 @@ def _expert_actions(env: PandaEnv) -> list[np.ndarray]:
     return actions
 
 
-def _env_steps_per_s(env: PandaEnv, actions: list[np.ndarray], seconds: float) -> float:
+def _env_steps_per_s(env: ArmEnv, actions: list[np.ndarray], seconds: float) -> float:
     cursor = len(actions)
 
     def step() -> None:

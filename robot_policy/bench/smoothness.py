@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from robot_policy.eval.evaluate import evaluate, strategies_for
+from robot_policy.eval.evaluate import evaluate
 from robot_policy.policies import ChunkPolicy
+from robot_policy.runtime.strategies import strategies_for
 
 
 def boundary_smoothness(
@@ -25,7 +26,7 @@ def boundary_smoothness(
         "smoothness_task": task,
         "smoothness_episodes": episodes,
     }
-    for strategy in strategies_for(policy):
+    for strategy in strategies_for(policy.config):
         for latency in latencies_ms:
             result = evaluate(
                 policy, task, episodes, seed=seed, strategy=strategy, latency_ms=latency,

@@ -36,6 +36,7 @@ from robot_policy.graph.runner import DEFAULT_GRAPH, Graph
 from robot_policy.nodes.common import STATE_QOS
 from robot_policy.policies.checkpoint import read_checkpoint_config
 from robot_policy.pretrained import pretrained_path
+from robot_policy.runtime.strategies import check_ros
 from robot_policy.sim import SimConfig
 
 # Loading torch and a checkpoint and warming up takes a while on 2 busy cores.
@@ -178,17 +179,18 @@ def graph_overrides(
     inference_steps: int,
     sim_config: str | Path | None,
 ) -> dict[str, dict[str, Any]]:
-    """Node parameters for one evaluation, on top of the graph file's."""
+    """Node parameters for one evaluation, on top of the graph file's. A strategy the graph
+    cannot run is refused here, before any node starts (`runtime.strategies`)."""
+    chosen = check_ros(strategy)
     overrides: dict[str, dict[str, Any]] = {
         "sim_node": {"task": task, "seed": seed},
         "policy_node": {"inference_steps": inference_steps},
-        "control_node": {"scheduler.strategy": strategy},
+        "control_node": {"scheduler.strategy": chosen.stitching},
     }
     policy_cfg, _ = read_checkpoint_config(checkpoint or pretrained_path())
-    overrides["control_node"]["scheduler.n_action_steps"] = policy_cfg.n_action_steps
     if checkpoint is not None:
         overrides["policy_node"]["checkpoint"] = str(Path(checkpoint).resolve())
-    if strategy == "ensemble":  # every chunk covers the next step: re-plan at the action rate
+    if chosen.replan_every_step:  # every chunk covers the next step: re-plan at the action rate
         overrides["policy_node"]["replan_period"] = 1.0 / policy_cfg.fps
     if sim_config is not None:
         overrides["sim_node"]["sim_config"] = str(Path(sim_config).resolve())

@@ -17,15 +17,16 @@ Services   /safety/reset (std_srvs/Trigger): clear the e-stop; /control/enable
            (std_srvs/SetBool): false stops sending commands (the arm's controller holds), true
            restarts from the measured state with no old chunks — needed whenever something else
            moved the arm (a sim reset, hand guiding).
-The loop runs in its own thread on the node clock; callbacks only hand data to it under a lock,
-so a slow subscriber never delays a tick. All the decisions are `runtime.Controller`'s.
+The loop runs in its own thread on the node clock: `runtime.control_loop.ControlLoop`, the one
+`eval` and `bench loop` run, with the topics as its arm and its chunk source. Callbacks parse and
+check messages in the executor's thread and only hand the results over under a lock, so no
+message delays a tick. All the decisions are `runtime.Controller`'s.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-import time
 from collections import deque
 
 import numpy as np
@@ -48,6 +49,8 @@ from robot_policy.nodes.common import (
     to_stamp,
 )
 from robot_policy.robots import GRIPPER
+from robot_policy.runtime.chunks import TimedChunk
+from robot_policy.runtime.control_loop import ControlLoop, Observed
 from robot_policy.runtime.controller import ControlConfig, Controller
 from robot_policy.runtime.rate_loop import RateLoop, realtime_priority
 from robot_policy.safety import SafetyConfig
@@ -128,7 +131,8 @@ class ControlNode(Node):
         self._state: dict[str, float] | None = None
         self._state_stamp = -math.inf
         self._state_received = -math.inf  # node-clock time the latest state arrived
-        self._last_command: np.ndarray | None = None
+        self._state_count = 0  # joint states received; the loop takes each one once
+        self._given_count = 0
         self._chunks = {"accepted": 0, "ignored": 0, "rejected": 0, "overridden": 0, "teleop": 0}
         self.teleop_timeout = p["teleop_timeout"]
         self._last_teleop = -math.inf
@@ -180,9 +184,12 @@ class ControlNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _new_controller(self) -> None:
+        """A fresh controller and loop: no chunks, no commands, no measured state yet."""
         self.controller = Controller(
             self.names, self.safety.joint_limits(), self.config, safety=self.safety
         )
+        self._inbox: deque[TimedChunk] = deque()
+        self.control = ControlLoop(self.controller, _TopicArm(self), _Inbox(self._inbox))
 
     # --- callbacks: hand data to the loop ---------------------------------------------------
 
@@ -192,6 +199,7 @@ class ControlNode(Node):
         with self._lock:
             self._state = dict(zip(msg.name, msg.position, strict=True))
             self._state_stamp = to_seconds(msg.header.stamp)
+            self._state_count += 1
             self._state_received = self.now()
 
     def _on_chunk(self, msg: JointTrajectory) -> None:
@@ -216,14 +224,15 @@ class ControlNode(Node):
         with self._lock:
             if teleop:
                 if not self.teleop_active(now):
-                    self.controller.drop_chunks()  # take-over: the operator's command wins now
+                    # Take-over: the operator's command wins now, over queued chunks too.
+                    self.controller.drop_chunks()
+                    self._inbox.clear()
                 self._last_teleop = now
                 self._chunks["teleop"] += 1
             elif self.teleop_active(now):
                 self._chunks["overridden"] += 1
                 return
-            accepted = self.controller.add_chunk(chunk, now)
-            self._chunks["accepted" if accepted else "ignored"] += 1
+            self._inbox.append(chunk)  # the loop hands it to the controller at the next tick
             self._chunk_age_ms.append((now - chunk.stamp) * 1e3)
 
     def _on_e_stop(self, msg: Bool) -> None:
@@ -251,7 +260,6 @@ class ControlNode(Node):
                 if e_stop is not None:
                     self.controller.engage_e_stop(e_stop)  # enabling never clears an e-stop
                 self._state = None  # wait for a state measured after this call
-                self._last_command = None
                 self._enabled = True
             else:
                 self._enabled = False
@@ -271,32 +279,33 @@ class ControlNode(Node):
     def _ticks(self) -> None:
         while not self._stop.is_set():
             self.loop.wait()
-            start = time.perf_counter()
             now = self.now()
             with self._lock:
-                if not self._enabled or self._state is None:
+                if not self._enabled:
                     continue
-                try:
-                    measured = self.robot.command_vector(self._state)
-                except KeyError as exc:
-                    self._last_rejection = f"joint_states: {exc}"
-                    continue
-                result = self.controller.tick(measured, now)
-                previous, self._last_command = self._last_command, result.command
-                state_stamp = self._state_stamp
-                # The filter integrates q += v*dt, so its velocity is the step over one period.
-                step = (
-                    result.command - previous
-                    if previous is not None
-                    else np.zeros_like(result.command)
-                )
+                polled = len(self._inbox)
                 # Published under the lock: once /control/enable(false) has answered, no
                 # command computed before it can still go out.
-                self._publish(result.command, step / self.loop.period, now)
-            self._state_age_ms.append((self.now() - state_stamp) * 1e3)
-            self._tick_ms.append((time.perf_counter() - start) * 1e3)
+                tick = self.control.step(now, self.loop.period)
+                self._chunks["accepted"] += tick.chunks_accepted
+                self._chunks["ignored"] += polled - tick.chunks_accepted
+                state_stamp = self._state_stamp
+            if tick.result is not None:
+                self._state_age_ms.append((self.now() - state_stamp) * 1e3)
+                self._tick_ms.append(tick.work_s * 1e3)
 
-    def _publish(self, command: np.ndarray, velocity: np.ndarray, now: float) -> None:
+    def measured(self) -> Observed | None:
+        """The newest joint state not yet given to the loop, in action order (lock held)."""
+        if self._state is None or self._state_count == self._given_count:
+            return None
+        self._given_count = self._state_count
+        try:
+            return Observed(self._state_stamp, self.robot.command_vector(self._state))
+        except KeyError as exc:
+            self._last_rejection = f"joint_states: {exc}"
+            return None
+
+    def publish(self, command: np.ndarray, velocity: np.ndarray, now: float) -> None:
         applied = JointState(name=self.names, position=command.tolist())
         applied.velocity = velocity.tolist()
         applied.header.stamp = to_stamp(now)
@@ -371,6 +380,35 @@ class ControlNode(Node):
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2.0)
+
+
+class _TopicArm:
+    """The loop's arm: /joint_states in, the controller's command topic out."""
+
+    def __init__(self, node: ControlNode) -> None:
+        self.node = node
+
+    def observe(self) -> Observed | None:
+        return self.node.measured()
+
+    def send(self, command: np.ndarray, velocity: np.ndarray, now: float) -> None:
+        self.node.publish(command, velocity, now)
+
+
+class _Inbox:
+    """The loop's chunk source: chunks the subscriptions checked and queued since last tick
+    (policy_node paces its own requests, so a measurement asks for nothing here)."""
+
+    def __init__(self, queue: deque[TimedChunk]) -> None:
+        self.queue = queue
+
+    def poll(self, now: float) -> list[TimedChunk]:
+        chunks = list(self.queue)
+        self.queue.clear()
+        return chunks
+
+    def observed(self, measured: Observed, controller: Controller, now: float) -> None:
+        return None
 
 
 def _percentile(samples: np.ndarray, q: float) -> float:

@@ -40,11 +40,9 @@ from robot_policy.nodes.common import (
     to_seconds,
 )
 from robot_policy.nodes.images import msg_to_image
-from robot_policy.policies.accelerate import accelerate
-from robot_policy.policies.checkpoint import load_policy
-from robot_policy.policies.device import select_device
+from robot_policy.policies.inference import InferenceSettings, prepare_policy
 from robot_policy.pretrained import pretrained_path
-from robot_policy.robots import panda
+from robot_policy.robots import load_robot
 from robot_policy.runtime.observations import ObservationHistory
 from robot_policy.runtime.worker import InferenceError, InferenceWorker
 
@@ -53,9 +51,8 @@ PARAMETERS = {
     "device": ("auto", "auto (CUDA when present), cpu or cuda"),
     "threads": (1, "torch intra-op threads for inference (keep 1 beside a control loop)"),
     "precision": (
-        "bf16",
-        "CPU denoiser: eager (the plain network), fp32, bf16 or int8 (policies.accelerate); "
-        "ignored on CUDA",
+        "auto",
+        "CPU denoiser: auto, eager, fp32, bf16 or int8 (policies.inference); ignored on CUDA",
     ),
     "inference_steps": (0, "denoising/integration steps; 0 = the checkpoint's"),
     "replan_period": (0.0, "s between inference requests; 0 = n_action_steps / fps"),
@@ -70,14 +67,18 @@ class PolicyNode(Node):
         super().__init__("policy_node", **kwargs)
         p = declare_parameters(self, PARAMETERS)
         checkpoint = p["checkpoint"] or str(pretrained_path())
-        policy = load_policy(checkpoint)
-        device = select_device(p["device"])
-        if device.type == "cpu" and p["precision"] != "eager":
-            accelerate(policy, p["precision"])
-        if p["inference_steps"] > 0:
-            policy.set_inference_steps(p["inference_steps"])
+        # The one inference set-up (policies.inference): what `bench` times is what runs here.
+        policy, self.inference = prepare_policy(
+            checkpoint,
+            InferenceSettings(
+                device=p["device"],
+                precision=p["precision"],
+                threads=p["threads"],
+                inference_steps=p["inference_steps"],
+            ),
+        )
         cfg = policy.config
-        self.robot = panda()
+        self.robot = load_robot()
         self.action_names = self.robot.command_names
         if cfg.action_dim != len(self.action_names):
             raise ValueError(
@@ -91,7 +92,7 @@ class PolicyNode(Node):
         self.history = ObservationHistory(
             (*cfg.state_keys, *cfg.camera_keys), cfg.n_obs_steps, self.dt
         )
-        self.worker = InferenceWorker(policy, threads=p["threads"], device=str(device))
+        self.worker = InferenceWorker(policy, threads=self.inference.threads)
         self.worker.start()  # loads and warms up before any topic is read
         self._lock = threading.Lock()
         self._restart_time = -math.inf
@@ -211,7 +212,13 @@ class PolicyNode(Node):
         self.get_logger().error(error, throttle_duration_sec=1.0)
 
     def status(self) -> dict:
-        return {**self._counts, **self.worker.stats(), "last_error": self._last_error}
+        return {
+            **self._counts,
+            **self.worker.stats(),
+            "precision": self.inference.precision,
+            "device": self.inference.device,
+            "last_error": self._last_error,
+        }
 
     def _publish_status(self) -> None:
         values = self.status()

@@ -54,7 +54,7 @@ from robot_policy.nodes.common import (
     to_seconds,
 )
 from robot_policy.nodes.images import msg_to_image
-from robot_policy.robots import panda
+from robot_policy.robots import load_robot
 
 INTERVENTION_KEY = "intervention"
 
@@ -137,7 +137,7 @@ class RecorderNode(Node):
         self.task_text = p["task_text"]
         self.video_codec = p["video_codec"]
         self.stop_wait = float(p["stop_wait"])
-        self.robot = panda()
+        self.robot = load_robot()
         self.names = self.robot.command_names
         self.cameras = [IMAGE_KEY.format(c) for c in p["cameras"]]
 

@@ -46,7 +46,7 @@ from robot_policy.nodes.common import (
     to_seconds,
     to_stamp,
 )
-from robot_policy.robots import panda
+from robot_policy.robots import load_robot
 from robot_policy.runtime.chunks import TimedChunk
 from robot_policy.teleop.device import DeviceUnavailable, Event, TeleopCommand
 from robot_policy.teleop.ik import TwistIK
@@ -71,7 +71,7 @@ class TeleopNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("teleop_node", **kwargs)
         p = declare_parameters(self, PARAMETERS)
-        self.robot = panda()
+        self.robot = load_robot()
         self.names = self.robot.command_names
         self.dt = 1.0 / p["rate_hz"]
         self.take_over = p["take_over"]

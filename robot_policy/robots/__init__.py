@@ -1,5 +1,6 @@
 """Robot descriptions: joint names, limits and link indices read from the robot's URDF."""
 
-from robot_policy.robots.description import GRIPPER, Joint, RobotDescription, panda
+from robot_policy.robots.description import GRIPPER, Joint, RobotDescription
+from robot_policy.robots.registry import DEFAULT_ROBOT, ROBOTS, load_robot
 
-__all__ = ["GRIPPER", "Joint", "RobotDescription", "panda"]
+__all__ = ["DEFAULT_ROBOT", "GRIPPER", "ROBOTS", "Joint", "RobotDescription", "load_robot"]

@@ -12,15 +12,13 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
+from robot_policy.runtime.strategies import STITCHING
+
 # Slack for float round-off when a time lands exactly on an action's stamp (e.g. 0.3 / 0.1).
 _EPS = 1e-9
-
-Strategy = Literal["receding", "ensemble", "rtc"]
-STRATEGIES: tuple[Strategy, ...] = ("receding", "ensemble", "rtc")
 
 
 @dataclass(frozen=True)
@@ -94,9 +92,8 @@ class SchedulerConfig:
     receding: the newest chunk wins from its first fresh action on (Diffusion Policy, π0).
     ensemble: average every chunk that has an action for now, w_i = exp(-m*i), i = 0 the oldest
     (ACT); smoother, but it hurt π0, hence both.
-    rtc: executes like receding, but each new chunk is generated to agree with what is already
-    committed (real-time chunking): the caller asks `plan` for those actions and
-    `expected_delay_steps` for how many of them run before the chunk lands.
+    (Real-time chunking stitches as receding; its policy half asks `plan` for the committed
+    actions and `expected_delay_steps` for how many of them run before the chunk lands.)
     n_action_steps: actions after a chunk's stamp before a new chunk is due (`needs_chunk`).
     stale_margin: actions due before arrival + margin are dropped, leaving the downstream
     controller lead time (Diffusion Policy's real-robot loop uses 0.01 s).
@@ -105,7 +102,7 @@ class SchedulerConfig:
     chunk jump at the switch, while committing too many only costs some freedom.
     """
 
-    strategy: Strategy = "receding"
+    strategy: str = "receding"
     n_action_steps: int = 8
     ensemble_decay: float = 0.01
     stale_margin: float = 0.0
@@ -114,8 +111,8 @@ class SchedulerConfig:
     delay_quantile: float = 0.9
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.strategy not in STITCHING:
+            raise ValueError(f"strategy must be one of {STITCHING}, got {self.strategy!r}")
         if self.delay_window < 1:
             raise ValueError(f"delay_window must be >= 1, got {self.delay_window}")
         if not 0.0 <= self.delay_quantile <= 1.0:
@@ -196,7 +193,7 @@ class ChunkScheduler:
     def action(self, now: float) -> np.ndarray | None:
         """The action for `now`, or None when no chunk covers it (the watchdog then holds)."""
         interp = self.config.interpolate
-        if self.config.strategy != "ensemble":  # receding and rtc: the newest chunk wins
+        if self.config.strategy != "ensemble":  # receding: the newest chunk wins
             for a in reversed(self._active):
                 value = a.chunk.value_at(now, interp, a.start)
                 if value is not None:

@@ -172,3 +172,9 @@ class Controller:
     @property
     def e_stopped(self) -> str | None:
         return self.filter.e_stopped
+
+    @property
+    def scheduled(self) -> np.ndarray | None:
+        """The scheduler's latest pick, before the filter (held between chunks); None before
+        the first chunk or after `drop_chunks`."""
+        return self._last

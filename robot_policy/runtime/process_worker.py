@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from robot_policy.policies import load_policy
+from robot_policy.policies.inference import InferenceSettings, prepare_policy
 from robot_policy.runtime.child import ChildError, ChildServer, yield_to_the_loop
 from robot_policy.runtime.chunks import TimedChunk
+from robot_policy.runtime.replan import PlanHints
 from robot_policy.runtime.worker import InferenceError, latency_stats, latency_window
 
-Request = tuple[dict[str, np.ndarray], float]
+Request = tuple[dict[str, np.ndarray], float, PlanHints]
 
 
 class ProcessInference:
@@ -33,12 +34,18 @@ class ProcessInference:
     """
 
     def __init__(
-        self, checkpoint: str | Path, *, threads: int = 1, warmup: int = 2, niceness: int = 10
+        self,
+        checkpoint: str | Path,
+        settings: InferenceSettings | None = None,
+        *,
+        warmup: int = 2,
+        niceness: int = 10,
     ) -> None:
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
+        """The child prepares the policy with `settings` (`policies.inference`), exactly as
+        policy_node and `eval` do, so what it times is what they run."""
+        self.settings = settings or InferenceSettings()
         self._child = ChildServer(
-            "inference-process", _setup, str(checkpoint), threads, warmup, niceness
+            "inference-process", _setup, str(checkpoint), self.settings, warmup, niceness
         )
         self._in_flight: float | None = None  # the stamp being inferred
         self._pending: Request | None = None
@@ -57,9 +64,11 @@ class ProcessInference:
         """Spawn the child; return once it has loaded the policy and warmed up."""
         self.dt = self._child.start()
 
-    def submit(self, obs: Mapping[str, np.ndarray], stamp: float) -> None:
+    def submit(
+        self, obs: Mapping[str, np.ndarray], stamp: float, hints: PlanHints | None = None
+    ) -> None:
         """Queue one unbatched observation history observed at `stamp`, without blocking."""
-        request = ({k: np.asarray(v) for k, v in obs.items()}, float(stamp))
+        request = ({k: np.asarray(v) for k, v in obs.items()}, float(stamp), hints or PlanHints())
         self._counts["submitted"] += 1
         if self._in_flight is not None:
             self._counts["replaced"] += self._pending is not None
@@ -103,20 +112,23 @@ class ProcessInference:
 
 
 def _setup(
-    checkpoint: str, threads: int, warmup: int, niceness: int
+    checkpoint: str, settings: InferenceSettings, warmup: int, niceness: int
 ) -> tuple[float, Callable[[Request], tuple[np.ndarray, float]]]:
-    """In the child: load and warm up the policy; answer (history, stamp) with (actions, s)."""
+    """In the child: prepare and warm up the policy; answer (history, stamp, hints) with
+    (actions, s)."""
     yield_to_the_loop(niceness)
-    torch.set_num_threads(threads)
-    policy = load_policy(checkpoint).eval()
+    torch.set_num_threads(settings.threads)
+    policy, _ = prepare_policy(checkpoint, settings)
+    device = next(policy.parameters()).device
     for _ in range(warmup):
         policy.predict_chunk(policy.blank_observation())
 
     def infer(request: Request) -> tuple[np.ndarray, float]:
-        obs, _ = request
+        obs, _, hints = request
         start = time.perf_counter()
-        batch = {k: torch.from_numpy(v)[None] for k, v in obs.items()}
-        actions = policy.predict_chunk(batch)[0, policy.now_index :].numpy()
+        batch = {k: torch.from_numpy(v)[None].to(device) for k, v in obs.items()}
+        chunk = policy.predict_chunk(batch, **hints.policy_kwargs(device))
+        actions = chunk[0, policy.now_index :].cpu().numpy()
         return actions, time.perf_counter() - start
 
     return 1.0 / policy.config.fps, infer

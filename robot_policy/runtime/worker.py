@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from robot_policy.policies.chunk_policy import ChunkPolicy
-from robot_policy.policies.device import select_device
 from robot_policy.runtime.chunks import TimedChunk
 from robot_policy.runtime.replan import PlanHints
 
@@ -70,7 +69,6 @@ class InferenceWorker:
         policy: ChunkPolicy,
         *,
         threads: int = 1,
-        device: str = "auto",
         warmup: int = 2,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -78,8 +76,8 @@ class InferenceWorker:
             raise ValueError(f"threads must be >= 1, got {threads}")
         if warmup < 0:
             raise ValueError(f"warmup must be >= 0, got {warmup}")
-        self.device = select_device(device)
-        self.policy = policy.to(self.device).eval()
+        self.device = next(policy.parameters()).device  # where `policies.inference` put it
+        self.policy = policy.eval()
         self.threads = threads
         self.warmup = warmup
         self.dt = 1.0 / policy.config.fps

@@ -9,7 +9,7 @@ default. The watchdog timeouts are not here: they belong to the control loop's `
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from robot_policy.robots import RobotDescription, panda
+from robot_policy.robots import DEFAULT_ROBOT, ROBOTS, RobotDescription, load_robot
 from robot_policy.robots.kinematics import Kinematics
 from robot_policy.safety.arm_model import inertia_proxy, lever_arms
 from robot_policy.safety.barrier import DEFAULT_ALPHA, DEFAULT_SLACK_WEIGHT, CartesianBarrierFilter
@@ -27,8 +27,8 @@ from robot_policy.safety.filter import SafetyFilter
 from robot_policy.safety.limits import GRIPPER, SafetyLimits
 from robot_policy.safety.watchdog import HOLD_TIMEOUT, STOP_TIMEOUT
 from robot_policy.safety.workspace import BarrierSet, Box, Obstacle, Plane, Sphere, WorkspaceBox
+from robot_policy.settings import config_path
 
-ROBOTS: dict[str, Callable[[], RobotDescription]] = {"panda": panda}
 DEFAULT_OBSTACLE_MARGIN = 0.02  # m kept from obstacles, as MoveIt's scene proximity default
 # The Panda's base sits at the origin on the table top. The box keeps the hand in front of the
 # base (x >= 0.15 clears the robot's own column) and within comfortable reach.
@@ -85,7 +85,7 @@ class SafetyConfig:
 
     @property
     def description(self) -> RobotDescription:
-        return ROBOTS[self.robot]()
+        return load_robot(self.robot)
 
     @property
     def has_cartesian_stage(self) -> bool:
@@ -133,6 +133,12 @@ class SafetyConfig:
         return SafetyFilter(
             limits, joint_names, dt, hold_timeout, stop_timeout, barriers=barriers, energy=energy
         )
+
+    @classmethod
+    def for_robot(cls, name: str = DEFAULT_ROBOT) -> SafetyConfig:
+        """The robot's default safety configuration, `config/safety/<name>.yaml`: what every
+        path (control_node, eval, collect, bench loop) runs unless told otherwise."""
+        return cls.from_yaml(config_path("safety", f"{name}.yaml"))
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SafetyConfig:

@@ -17,15 +17,15 @@ import numpy as np
 import pybullet as p
 
 from robot_policy.sim import SimConfig
-from robot_policy.sim.env import PandaEnv
+from robot_policy.sim.env import ArmEnv
 from robot_policy.sim.tasks import CUBE_NAMES, TARGET_NAMES, Layout
 
 
 class MirrorEnv:
-    """`env` is the mirrored `PandaEnv` (hand it to `ScriptedDevice`); call `sync` each tick."""
+    """`env` is the mirrored `ArmEnv` (hand it to `ScriptedDevice`); call `sync` each tick."""
 
     def __init__(self, task: str, fps: float) -> None:
-        self.env: PandaEnv = SimConfig().make_env(task, control_hz=fps)
+        self.env: ArmEnv = SimConfig().make_env(task, control_hz=fps)
         self.env.reset(seed=0)  # builds the scene; every pose is overwritten by sync()
         self.state_names = tuple(self.env.task.state_names)
 

@@ -40,7 +40,7 @@ def _clip_norm(vector: np.ndarray, limit: float) -> np.ndarray:
 
 
 class ScriptedDevice(TeleopDevice):
-    """Operates `env` (a `PandaEnv`, possibly wrapped) the way its scripted expert would."""
+    """Operates `env` (a `ArmEnv`, possibly wrapped) the way its scripted expert would."""
 
     help = "scripted: the task's expert drives; it starts and stops recording by itself"
 

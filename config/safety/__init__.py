@@ -1,0 +1,1 @@
+"""Safety filter configurations, one YAML per robot."""
