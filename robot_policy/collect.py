@@ -14,7 +14,7 @@ import dataclasses
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -46,6 +46,43 @@ class CollectResult:
 
     def as_dict(self) -> dict:
         return {**asdict(self), "success_rate": self.success_rate}
+
+
+@dataclass
+class Tally:
+    """A recording session's counts as it runs (`collect_scripted`, `collect_teleop` and the
+    ROS graph's `collect_ros`); `result()` is its CollectResult, timed from the tally's start."""
+
+    dataset: str
+    task: str
+    attempted: int = 0
+    episodes: int = 0
+    frames: int = 0
+    successes: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    def attempt(self, success: bool, saved_frames: int | None = None) -> None:
+        """Count one attempt, and its episode when it was saved (with `saved_frames` frames)."""
+        self.attempted += 1
+        self.successes += success
+        if saved_frames is not None:
+            self.episodes += 1
+            self.frames += saved_frames
+
+    def finish_episode(self, writer: DatasetWriter, success: bool, keep: bool) -> None:
+        """Count the attempt recorded in `writer`'s open episode, saving it if `keep` and
+        discarding it otherwise."""
+        length = writer.episode_frames
+        if keep:
+            writer.save_episode()
+        else:
+            writer.discard_episode()
+        self.attempt(success, length if keep else None)
+
+    def result(self) -> CollectResult:
+        counts = asdict(self)  # the result's fields, by the same names, and the start time
+        seconds = time.perf_counter() - counts.pop("started")
+        return CollectResult(**counts, seconds=seconds)
 
 
 def collect_scripted(
@@ -83,16 +120,9 @@ def collect_scripted(
     expert = make_expert(env)
     safety = SafetyConfig.for_robot(unwrapped.robot.name)
     joint_names, dt = unwrapped.features["action"]["names"], 1.0 / unwrapped.fps
-    successes = saved = frames = 0
-    start = time.perf_counter()
+    tally = Tally(str(out), task)
     try:
-        with DatasetWriter(
-            out,
-            fps=unwrapped.fps,
-            features=unwrapped.features,
-            robot_type=unwrapped.robot_type,
-            video_codec=video_codec,
-        ) as writer:
+        with _dataset_for(env, out, video_codec) as writer:
             bar = tqdm(range(episodes), desc=f"collect {task}", unit="ep", disable=not progress)
             for k in bar:
                 obs, _ = env.reset(seed=seed + k)
@@ -119,25 +149,11 @@ def collect_scripted(
                     if terminated or truncated or settled:
                         break
                 success = bool(info["is_success"])
-                successes += success
-                if success or keep_failed:
-                    writer.save_episode()
-                    saved += 1
-                    frames += length
-                else:
-                    writer.discard_episode()
-                bar.set_postfix(success=f"{successes}/{k + 1}")
+                tally.finish_episode(writer, success, keep=success or keep_failed)
+                bar.set_postfix(success=f"{tally.successes}/{k + 1}")
     finally:
         env.close()
-    return CollectResult(
-        dataset=str(out),
-        task=task,
-        attempted=episodes,
-        episodes=saved,
-        frames=frames,
-        successes=successes,
-        seconds=time.perf_counter() - start,
-    )
+    return tally.result()
 
 
 def collect_teleop(
@@ -185,25 +201,18 @@ def collect_teleop(
         if status is not None:
             print(message, file=status, flush=True)
 
-    attempted = successes = saved = frames = 0
-    start = time.perf_counter()
+    tally = Tally(str(out), task)
     ik = TwistIK(robot, dt)
     try:
         with (
             open_device(env) as device,
-            DatasetWriter(
-                out,
-                fps=unwrapped.fps,
-                features=unwrapped.features,
-                robot_type=unwrapped.robot_type,
-                video_codec=video_codec,
-            ) as writer,
+            _dataset_for(env, out, video_codec) as writer,
         ):
             say(device.help)
             ended = None
-            while attempted < episodes and ended != "quit":
-                say(f"episode {attempted + 1}/{episodes}: press record to start")
-                obs, _ = env.reset(seed=seed + attempted)
+            while tally.attempted < episodes and ended != "quit":
+                say(f"episode {tally.attempted + 1}/{episodes}: press record to start")
+                obs, _ = env.reset(seed=seed + tally.attempted)
                 device.reset()
                 guard = safety.build_filter(joint_names, dt)
                 ended, success = _operate(env, obs, device, ik, guard, writer, realtime, say)
@@ -212,28 +221,28 @@ def collect_teleop(
                     if ended == "time limit":
                         say("time limit reached before recording; starting over")
                     continue
-                attempted += 1
-                successes += success
                 keep = ended in ("stopped", "time limit") and (success or keep_failed)
-                if keep:
-                    writer.save_episode()
-                    saved += 1
-                    frames += length
-                else:
-                    writer.discard_episode()
+                tally.finish_episode(writer, success, keep)
                 verdict = "saved" if keep else "discarded"
                 outcome = "solved" if success else "not solved"
-                say(f"episode {attempted}: {ended} after {length} frames, {outcome}, {verdict}")
+                say(
+                    f"episode {tally.attempted}: {ended} after {length} frames, {outcome}, "
+                    f"{verdict}"
+                )
     finally:
         env.close()
-    return CollectResult(
-        dataset=str(out),
-        task=task,
-        attempted=attempted,
-        episodes=saved,
-        frames=frames,
-        successes=successes,
-        seconds=time.perf_counter() - start,
+    return tally.result()
+
+
+def _dataset_for(env: gym.Env, out: str | Path, video_codec: str) -> DatasetWriter:
+    """A writer for the dataset at `out` with `env`'s rate, features and robot."""
+    unwrapped = env.unwrapped
+    return DatasetWriter(
+        out,
+        fps=unwrapped.fps,
+        features=unwrapped.features,
+        robot_type=unwrapped.robot_type,
+        video_codec=video_codec,
     )
 
 

@@ -10,6 +10,7 @@ in-process path simulate exactly the same world.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pybullet as p
@@ -63,23 +64,16 @@ class SimArm:
         self.succeeded = False
         self.episode += 1
 
-    def accept_trajectory(
-        self,
-        joint_names: Sequence[str],
-        stamp: float,
-        times: Sequence[float],
-        positions: Sequence[Sequence[float]],
-        velocities: Sequence[Sequence[float]],
-        now: float,
-    ) -> None:
-        """Replace the active trajectory; raises TrajectoryRejected (and keeps the old one)."""
+    def accept_trajectory(self, *message: Any, now: float) -> None:
+        """Replace the active trajectory; raises TrajectoryRejected (and keeps the old one).
+
+        `message` is the received JointTrajectory as `validate` takes it after the controller's
+        joints (joint_names, stamp, times, positions, velocities); playback starts from the
+        setpoint at `now`, the time of receipt.
+        """
         self._trajectory = validate(
             self.controller_joints,
-            joint_names,
-            stamp,
-            times,
-            positions,
-            velocities,
+            *message,
             now=now,
             origin=self.setpoint(now),
             origin_velocity=self.setpoint_velocity(now),

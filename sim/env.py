@@ -29,8 +29,14 @@ ENV_STATE_BOUND = 10.0  # m; the floor under the table keeps every position far 
 
 
 class ArmEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
-    """An arm (the Panda by default) on a table doing one of `TASKS`; see `make_env` for the
-    arguments."""
+    """An arm (the Panda by default) on a table doing one of `TASKS`; build it with `make_env`,
+    which takes these arguments after `task` (as keywords) and records them in the env's spec.
+
+    cameras: any of "front", "wrist"; image_size: (height, width); control_hz: policy steps per
+    second, a whole divisor of the 240 Hz physics rate; max_episode_steps: None takes the task's
+    default (reach 5 s, push 12 s, lift 10 s); visual: "simple" draws the robot with its collision
+    meshes (fast), "full" with its detailed meshes; robot: a name from `robot_policy.robots`.
+    """
 
     metadata: dict[str, Any] = {"render_modes": []}
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
 from dataclasses import replace
+from typing import Any
 
 import gymnasium as gym
 
-from robot_policy.robots import DEFAULT_ROBOT
-
 from .env import ArmEnv
-from .randomization import RandomizationConfig
 from .tasks import TASKS
 
 
@@ -29,36 +27,20 @@ for _task in TASKS:
         )
 
 
-def make_env(
-    task: str,
-    *,
-    cameras: Sequence[str] = (),
-    image_size: tuple[int, int] = (96, 96),
-    control_hz: float = 10.0,
-    randomization: RandomizationConfig | dict | None = None,
-    max_episode_steps: int | None = None,
-    visual: str = "simple",
-    robot: str = DEFAULT_ROBOT,
-) -> ArmEnv:
+def make_env(task: str, **options: Any) -> ArmEnv:
     """A task env, unwrapped but carrying its gymnasium spec (so `env.spec.make()` rebuilds it).
 
-    cameras: any of "front", "wrist"; image_size: (height, width); control_hz: policy steps per
-    second, a whole divisor of the 240 Hz physics rate; max_episode_steps: None takes the task's
-    default (reach 5 s, push 12 s, lift 10 s); visual: "simple" draws the robot with its collision
-    meshes (fast), "full" with its detailed meshes; robot: a name from `robot_policy.robots`.
+    `options` are `ArmEnv`'s keyword arguments (cameras, image_size, control_hz, randomization,
+    max_episode_steps, visual, robot; see its docstring); the spec records every one of them,
+    defaults included.
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
-    kwargs = {
-        "task": task,
-        "cameras": tuple(cameras),
-        "image_size": tuple(image_size),
-        "control_hz": control_hz,
-        "randomization": randomization,
-        "max_episode_steps": max_episode_steps,
-        "visual": visual,
-        "robot": robot,
-    }
+    arguments = inspect.signature(ArmEnv).bind(task, **options)
+    arguments.apply_defaults()
+    kwargs = dict(arguments.arguments)
+    kwargs["cameras"] = tuple(kwargs["cameras"])
+    kwargs["image_size"] = tuple(kwargs["image_size"])
     env = ArmEnv(**kwargs)
     # Built directly rather than by gym.make, whose own max_episode_steps would add a TimeLimit
     # wrapper; the spec still lets gymnasium tools rebuild the same env.

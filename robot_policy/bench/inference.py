@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import copy
 import itertools
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 import torch
 
+from robot_policy.bench.hog import cpu_hog
 from robot_policy.policies.chunk_policy import ChunkPolicy
 from robot_policy.policies.inference import InferenceSettings, configure
 from robot_policy.policies.inference_unet1d import InferenceUnet1D
@@ -63,20 +61,6 @@ def _top_ops(fn: Callable[[], object], calls: int = 3, top: int = 4) -> dict[str
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in events)
     return {e.key: round(e.self_cpu_time_total / total, 3) for e in events[:top]}
-
-
-@contextmanager
-def busy_neighbour() -> Iterator[None]:
-    """Another process spinning on one core, as a control loop or a second job would; entered
-    once it is spinning."""
-    spin = "print('spinning', flush=True)\nwhile True: pass"
-    proc = subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE, text=True)
-    try:
-        proc.stdout.readline()
-        yield
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def _chunk_figures(
@@ -172,7 +156,7 @@ def run(
     }
     if load:
         obs = fast.blank_observation()
-        with busy_neighbour():
+        with cpu_hog(1):
             ((loaded, _),) = _time_ms([lambda: fast.predict_chunk(obs)], warmup, iters)
         result["shipped_chunk_ms_p50_under_load"] = float(np.percentile(loaded, 50))
         result["shipped_chunk_ms_p99_under_load"] = float(np.percentile(loaded, 99))

@@ -5,7 +5,7 @@ a dataset folder (written here or by LeRobot) into numpy; `WindowDataset` serves
 stacks and action chunks for training; `describe` summarizes a folder for the CLI.
 The dataset tools live in their own modules, imported on use: `edit` (merge, split,
 delete-episodes, recompute-stats, on top of `assemble`), `viz` (episode plots) and
-`mcap_import` (rosbag2 MCAP recordings, mapped by `mcap_config`).
+`mcap_import` (rosbag2 MCAP recordings, read by `mcap_read`, mapped by `mcap_config`).
 """
 
 from .commit import DatasetLockedError

@@ -35,8 +35,10 @@ from .layout import (
     TASKS_PATH,
     camera_keys,
     chunk_file_path,
+    episode_video_path,
     new_info,
     next_chunk_file,
+    video_columns,
     write_json,
 )
 from .reader import LeRobotDataset
@@ -170,12 +172,7 @@ class EpisodeAssembler:
             muxer = self._muxers[key] = SegmentMuxer(self.root / path)
             self._video_offset[key] = 0.0
         meta = source.episodes[episode]
-        src_path = source.root / chunk_file_path(
-            source.info["video_path"],
-            meta[f"videos/{key}/chunk_index"],
-            meta[f"videos/{key}/file_index"],
-            video_key=key,
-        )
+        src_path = source.root / episode_video_path(source.info, meta, key)
         fps = self.info["fps"]
         offset = self._video_offset[key]
         muxer.add(src_path, meta[f"videos/{key}/from_timestamp"], length, fps, offset)
@@ -184,12 +181,7 @@ class EpisodeAssembler:
             muxer.close()
             del self._muxers[key]
             self._video_at[key] = next_chunk_file(chunk, file, self.info["chunks_size"])
-        return {
-            f"videos/{key}/chunk_index": chunk,
-            f"videos/{key}/file_index": file,
-            f"videos/{key}/from_timestamp": offset,
-            f"videos/{key}/to_timestamp": offset + length / fps,
-        }
+        return video_columns(key, chunk, file, offset, offset + length / fps)
 
     def finish(self) -> dict[str, Any]:
         """Write the remaining files and the metadata; returns the new info.json."""

@@ -78,6 +78,22 @@ def chunk_file_path(template: str, chunk_index: int, file_index: int, **extra: A
     return template.format(chunk_index=chunk_index, file_index=file_index, **extra)
 
 
+def episode_video_path(info: dict[str, Any], episode: dict[str, Any], key: str) -> str:
+    """The mp4 holding camera `key` of `episode` (its episodes-table row), relative to the root."""
+    chunk, file = episode[f"videos/{key}/chunk_index"], episode[f"videos/{key}/file_index"]
+    return chunk_file_path(info["video_path"], chunk, file, video_key=key)
+
+
+def video_columns(key: str, chunk: int, file: int, start_s: float, end_s: float) -> dict[str, Any]:
+    """An episode's cells for camera `key` in the episodes table: its file and time span there."""
+    return {
+        f"videos/{key}/chunk_index": chunk,
+        f"videos/{key}/file_index": file,
+        f"videos/{key}/from_timestamp": start_s,
+        f"videos/{key}/to_timestamp": end_s,
+    }
+
+
 def next_chunk_file(chunk_index: int, file_index: int, chunks_size: int) -> tuple[int, int]:
     """The (chunk, file) pair after this one: a chunk folder holds at most `chunks_size` files."""
     if file_index + 1 >= chunks_size:

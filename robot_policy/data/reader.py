@@ -24,6 +24,7 @@ from .layout import (
     InfoView,
     camera_keys,
     chunk_file_path,
+    episode_video_path,
     load_info,
     read_json,
 )
@@ -186,12 +187,7 @@ class LeRobotDataset(InfoView):
     def _decode(self, key: str, episode: int, first: int, last: int) -> np.ndarray:
         """Frames first..last (episode-relative, inclusive) of one camera, (N, H, W, 3)."""
         meta = self.episodes[episode]
-        path = self.root / chunk_file_path(
-            self.info["video_path"],
-            meta[f"videos/{key}/chunk_index"],
-            meta[f"videos/{key}/file_index"],
-            video_key=key,
-        )
+        path = self.root / episode_video_path(self.info, meta, key)
         reader = self._readers.get(path)
         if reader is None:
             if not path.exists():

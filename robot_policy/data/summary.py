@@ -8,7 +8,14 @@ from typing import Any
 import numpy as np
 
 from .commit import recover_if_idle
-from .layout import TASKS_PATH, DatasetFormatError, camera_keys, chunk_file_path, load_info
+from .layout import (
+    TASKS_PATH,
+    DatasetFormatError,
+    camera_keys,
+    chunk_file_path,
+    episode_video_path,
+    load_info,
+)
 from .tables import episode_files, read_episodes, read_tasks
 
 
@@ -37,15 +44,7 @@ def describe(root: str | Path) -> dict[str, Any]:
         for e in episodes
     }
     for key in cameras:
-        referenced |= {
-            chunk_file_path(
-                info["video_path"],
-                e[f"videos/{key}/chunk_index"],
-                e[f"videos/{key}/file_index"],
-                video_key=key,
-            )
-            for e in episodes
-        }
+        referenced |= {episode_video_path(info, e, key) for e in episodes}
     for rel in sorted(referenced):
         if not (root / rel).is_file():
             raise DatasetFormatError(f"missing dataset file: {root / rel}")

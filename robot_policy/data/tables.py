@@ -17,7 +17,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .layout import EPISODES_PATH, DatasetFormatError, camera_keys, chunk_file_path, is_camera
+from .layout import (
+    EPISODES_PATH,
+    INFO_PATH,
+    DatasetFormatError,
+    camera_keys,
+    chunk_file_path,
+    is_camera,
+)
 from .stats import Stats
 
 
@@ -230,6 +237,20 @@ def read_episodes(paths: list[Path], features: dict[str, dict[str, Any]]) -> lis
         rows += table.select(wanted).to_pylist()
     rows.sort(key=lambda r: r["episode_index"])
     return rows
+
+
+def read_last_episode(
+    root: Path, features: dict[str, dict[str, Any]], total: int
+) -> dict[str, Any]:
+    """The row of the last of the `total` episodes (what an append continues from), checked to
+    be episode `total - 1`."""
+    last_file = episode_files(root)[-1]
+    rows = read_episodes([last_file], features)
+    if not rows or rows[-1]["episode_index"] != total - 1:
+        raise DatasetFormatError(
+            f"{last_file}: last episode does not match total_episodes={total} in {root / INFO_PATH}"
+        )
+    return rows[-1]
 
 
 _STAT_DTYPES = {name: np.int64 if name == "count" else np.float64 for name in STAT_NAMES}

@@ -36,29 +36,28 @@ from .layout import (
     RECORDING_DIR,
     STATS_PATH,
     TASKS_PATH,
-    DatasetFormatError,
-    DatasetMismatchError,
     InfoView,
     camera_keys,
     chunk_file_path,
-    comparable_features,
     dataset_features,
+    episode_video_path,
     load_info,
     new_info,
     next_chunk_file,
     read_json,
+    video_columns,
     write_json,
 )
 from .tables import (
-    episode_files,
     episode_table,
     frame_table,
-    read_episodes,
+    read_last_episode,
     read_parquet,
     read_tasks,
     tasks_table,
     write_parquet,
 )
+from .validate import check_append, check_frame
 from .video import (
     DEFAULT_VIDEO_CODEC,
     EpisodeVideoEncoder,
@@ -154,44 +153,13 @@ class DatasetWriter(InfoView):
         video_codec: str | None,
     ) -> None:
         self.info = load_info(self.root)
-        differences = []
-        if self.info["fps"] != fps:
-            differences.append(f"fps {self.info['fps']} in the dataset, {fps} requested")
-        have, want = comparable_features(self.info["features"]), comparable_features(features)
-        for key in sorted(set(have) | set(want)):
-            if have.get(key) != want.get(key):
-                differences.append(
-                    f"feature {key!r}: dataset has {_describe(have.get(key))}, "
-                    f"requested {_describe(want.get(key))}"
-                )
-        recorded = self.info.get("robot_type")
-        if robot_type is not None and recorded is not None and robot_type != recorded:
-            differences.append(f"robot_type {recorded!r} in the dataset, {robot_type!r} requested")
-        codecs = {
-            self.info["features"][key].get("info", {}).get("video.codec")
-            for key in camera_keys(self.info["features"])
-        } - {None}
-        if video_codec is not None and codecs and canonical_codec(video_codec) not in codecs:
-            differences.append(
-                f"video codec {sorted(codecs)} in the dataset, {video_codec!r} requested"
-            )
-        if differences:
-            raise DatasetMismatchError(f"cannot append to {self.root}: " + "; ".join(differences))
-        self.video_codec = video_codec or _encoder_for(codecs)
-        canonical_codec(self.video_codec)
+        self.video_codec = check_append(
+            self.root, self.info, fps, features, robot_type, video_codec
+        )
         total = self.info["total_episodes"]
         self._tasks = read_tasks(self.root / TASKS_PATH) if total else []
         self._stats = stats_lib.from_json(read_json(self.root / STATS_PATH)) if total else None
-        self._last = None
-        if total:
-            last_file = episode_files(self.root)[-1]
-            rows = read_episodes([last_file], self.info["features"])
-            self._last = rows[-1] if rows else None
-            if self._last is None or self._last["episode_index"] != total - 1:
-                raise DatasetFormatError(
-                    f"{last_file}: last episode does not match total_episodes={total} "
-                    f"in {self.root / INFO_PATH}"
-                )
+        self._last = read_last_episode(self.root, self.features, total) if total else None
 
     # ---- recording -------------------------------------------------------------------------
 
@@ -209,7 +177,7 @@ class DatasetWriter(InfoView):
     def add_frame(self, frame: dict[str, Any], task: str) -> None:
         """Append one frame to the episode in progress; a bad frame raises and changes nothing."""
         self._check_open()
-        checked = self._validate(frame, task)
+        checked = check_frame(self.features, frame, task)
         if not self._frame_tasks:
             self._start_episode()
         for key, value in checked.items():
@@ -219,20 +187,6 @@ class DatasetWriter(InfoView):
             else:
                 self._values[key].append(value)
         self._frame_tasks.append(task)
-
-    def _validate(self, frame: dict[str, Any], task: str) -> dict[str, np.ndarray]:
-        if not isinstance(task, str) or not task:
-            raise ValueError(f"task must be a non-empty string, got {task!r}")
-        if not isinstance(frame, dict):
-            raise ValueError(f"frame must be a dict of feature values, got {type(frame).__name__}")
-        expected = [k for k in self.features if k not in DEFAULT_FEATURES]
-        missing = [k for k in expected if k not in frame]
-        extra = [k for k in frame if k not in self.features or k in DEFAULT_FEATURES]
-        if missing or extra:
-            raise ValueError(
-                f"frame keys do not match the features: missing {missing}, extra {extra}"
-            )
-        return {key: _check_value(key, self.features[key], frame[key]) for key in expected}
 
     def _start_episode(self) -> None:
         folder = self.root / RECORDING_DIR / f"episode-{self.num_episodes:06d}"
@@ -347,7 +301,7 @@ class DatasetWriter(InfoView):
         if self._last is not None:
             chunk = self._last[f"videos/{key}/chunk_index"]
             file = self._last[f"videos/{key}/file_index"]
-            current = self.root / chunk_file_path(template, chunk, file, video_key=key)
+            current = self.root / episode_video_path(self.info, self._last, key)
             limit = self.info["video_files_size_in_mb"] * _MB
             if current.stat().st_size + episode_mp4.stat().st_size >= limit:
                 chunk, file = next_chunk_file(chunk, file, self.info["chunks_size"])
@@ -358,12 +312,7 @@ class DatasetWriter(InfoView):
             shutil.copyfile(episode_mp4, staged)  # the recording stays until the commit is done
         else:
             append_video(base, episode_mp4, staged, offset)
-        return {
-            f"videos/{key}/chunk_index": chunk,
-            f"videos/{key}/file_index": file,
-            f"videos/{key}/from_timestamp": offset,
-            f"videos/{key}/to_timestamp": offset + duration_s,
-        }
+        return video_columns(key, chunk, file, offset, offset + duration_s)
 
     def _stage_episode_row(
         self,
@@ -417,43 +366,3 @@ class DatasetWriter(InfoView):
 def _copy_info(info: dict[str, Any]) -> dict[str, Any]:
     features = {key: {**ft} for key, ft in info["features"].items()}
     return {**info, "features": features}
-
-
-def _describe(spec: tuple | None) -> str:
-    if spec is None:
-        return "no such feature"
-    dtype, shape, names = spec
-    return f"dtype {dtype} shape {list(shape)}" + (f" names {names}" if names else "")
-
-
-def _encoder_for(codecs: set[str]) -> str:
-    """The encoder to keep appending with to a dataset whose videos use `codecs`."""
-    if not codecs:
-        return DEFAULT_VIDEO_CODEC
-    if len(codecs) > 1:
-        raise DatasetFormatError(f"cameras use different codecs {sorted(codecs)}; pass video_codec")
-    return {"av1": "libsvtav1", "h264": "libx264", "hevc": "libx265"}.get(*codecs, *codecs)
-
-
-def _check_value(key: str, feature: dict[str, Any], value: Any) -> np.ndarray:
-    """The value as stored, or a ValueError naming the key and what is wrong."""
-    if feature["dtype"] == "video":
-        shape = tuple(feature["shape"])
-        if not isinstance(value, np.ndarray) or value.dtype != np.uint8:
-            kind = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
-            raise ValueError(f"{key}: camera frames must be uint8 numpy arrays, got {kind}")
-        if value.shape != shape:
-            raise ValueError(f"{key}: expected image shape {shape}, got {value.shape}")
-        return np.ascontiguousarray(value)
-    array = np.asarray(value)
-    wants_int = feature["dtype"].startswith("int")
-    if array.dtype.kind not in "iuf" or (wants_int and array.dtype.kind == "f"):
-        raise ValueError(f"{key}: expected {feature['dtype']} values, got dtype {array.dtype}")
-    shape = tuple(feature["shape"])
-    if array.shape != shape and not (shape == (1,) and array.shape == ()):
-        raise ValueError(f"{key}: expected shape {shape}, got {array.shape}")
-    with np.errstate(over="ignore"):  # overflow becomes inf, refused just below
-        stored = array.astype(feature["dtype"]).reshape(shape)
-    if stored.dtype.kind == "f" and not np.isfinite(stored).all():
-        raise ValueError(f"{key}: non-finite value (NaN or inf) in {stored.tolist()}")
-    return stored

@@ -24,7 +24,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from std_srvs.srv import SetBool, Trigger
 from tqdm import tqdm
 
-from robot_policy.collect import CollectResult
+from robot_policy.collect import CollectResult, Tally
 from robot_policy.graph.referee import (
     STARTUP_TIMEOUT,
     GraphFailure,
@@ -163,12 +163,11 @@ def collect_ros(
         sim_config=sim_config,
     )  # fmt: skip
     fps = overrides["recorder_node"]["fps"]
-    attempted = successes = saved = frames = resets = 0
-    start = time.perf_counter()
+    tally, resets = Tally(str(out), task), 0
     with running_graph(overrides, RECORD_GRAPH, log_path, RecordReferee) as (graph, ref, log):
         ref.wait_recorder_ready(graph, log)
         bar = tqdm(total=episodes, desc=f"collect --ros {task}", unit="ep", disable=not progress)
-        while attempted < episodes:
+        while tally.attempted < episodes:
             try:
                 ref.new_episode(first=resets == 0, record=device == "scripted")
             except GraphFailure:
@@ -184,28 +183,16 @@ def collect_ros(
                 break
             if attempt.ended == "idle":
                 continue  # nothing recorded before the limit: the next layout, not counted
-            attempted += 1
-            successes += attempt.solved
             report = attempt.report
             if attempt.ended == "open" and (attempt.solved or keep_failed):
                 report = ref.record("stop")
             elif attempt.ended == "open":
                 ref.record("discard")
-            if report is not None:
-                saved += 1
-                frames += report["frames"]
+            tally.attempt(attempt.solved, None if report is None else report["frames"])
             bar.update()
-            bar.set_postfix(success=f"{successes}/{attempted}")
+            bar.set_postfix(success=f"{tally.successes}/{tally.attempted}")
         bar.close()
-    return CollectResult(
-        dataset=str(out),
-        task=task,
-        attempted=attempted,
-        episodes=saved,
-        frames=frames,
-        successes=successes,
-        seconds=time.perf_counter() - start,
-    )
+    return tally.result()
 
 
 @dataclass(frozen=True)

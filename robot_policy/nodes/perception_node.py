@@ -41,7 +41,7 @@ from robot_policy.nodes.common import (
 )
 from robot_policy.nodes.images import image_to_msg, msg_to_image
 from robot_policy.perception import OpenCVSource, PreprocessConfig, Preprocessor
-from robot_policy.perception.latency import LatencyWindow
+from robot_policy.recent import RecentWindow
 
 PARAMETERS = {
     "source": (
@@ -97,8 +97,8 @@ class PerceptionNode(Node):
         self._counts = {"received": 0, "published": 0, "rejected": 0, "dropped": 0}
         self._reported = dict(self._counts)
         self._last_error = ""
-        self._processing = LatencyWindow()
-        self._age = LatencyWindow()
+        self._processing = RecentWindow()
+        self._age = RecentWindow()
         self._source: OpenCVSource | None = None
         self._ended = False
 

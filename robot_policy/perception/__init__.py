@@ -7,14 +7,12 @@ with OpenCVSource("0") as camera:                  # a device, a video file or a
 """
 
 from .calibration import CameraCalibration
-from .latency import LatencyWindow
 from .preprocess import PreprocessConfig, Preprocessor, center_box
 from .sources import Frame, OpenCVSource
 
 __all__ = [
     "CameraCalibration",
     "Frame",
-    "LatencyWindow",
     "OpenCVSource",
     "PreprocessConfig",
     "Preprocessor",

@@ -21,8 +21,9 @@ import cv2
 import numpy as np
 import yaml
 
+from robot_policy.recent import RecentWindow
+
 from .calibration import CameraCalibration
-from .latency import LatencyWindow
 
 Box = tuple[int, int, int, int]  # x, y, width, height in input pixels
 
@@ -123,7 +124,7 @@ class Preprocessor:
 
     def __init__(self, config: PreprocessConfig | None = None) -> None:
         self.config = config or PreprocessConfig()
-        self.latency = LatencyWindow()
+        self.latency = RecentWindow()
         self._plan_size: tuple[int, int] | None = None
         self._plan: _Plan | None = None
 

@@ -17,10 +17,11 @@ import numpy as np
 import torch
 
 from robot_policy.policies.inference import InferenceSettings, prepare_policy
+from robot_policy.recent import RecentWindow
 from robot_policy.runtime.child import ChildError, ChildServer, yield_to_the_loop
 from robot_policy.runtime.chunks import TimedChunk
 from robot_policy.runtime.replan import PlanHints
-from robot_policy.runtime.worker import InferenceError, latency_stats, latency_window
+from robot_policy.runtime.worker import InferenceError, latency_stats
 
 Request = tuple[dict[str, np.ndarray], float, PlanHints]
 
@@ -49,7 +50,7 @@ class ProcessInference:
         )
         self._in_flight: float | None = None  # the stamp being inferred
         self._pending: Request | None = None
-        self._latency_s = latency_window()
+        self._latency_s = RecentWindow()  # inference durations, s
         self._counts = {"submitted": 0, "replaced": 0, "completed": 0, "errors": 0}
         self.dt = math.nan
 
@@ -91,7 +92,7 @@ class ProcessInference:
             if self._pending is not None:
                 self._send(self._pending)
                 self._pending = None
-        self._latency_s.append(seconds)
+        self._latency_s.add(seconds)
         self._counts["completed"] += 1
         return chunk
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import numpy as np
+from robot_policy.recent import RecentWindow
 
 # Enough ticks for stable p99 figures (100 s at 100 Hz) without growing for the whole run.
 _HISTORY = 10_000
@@ -82,7 +81,7 @@ class RateLoop:
         self._skipped = 0
         self._first_actual = 0.0
         self._last_actual = 0.0
-        self._jitter: deque[float] = deque(maxlen=_HISTORY)
+        self._jitter = RecentWindow(_HISTORY)  # wake-up lateness, s
 
     def wait(self) -> float:
         """Block until the next tick is due; return its scheduled time.
@@ -110,7 +109,7 @@ class RateLoop:
         self._k = k
         self._ticks += 1
         self._last_actual = actual
-        self._jitter.append(actual - scheduled)
+        self._jitter.add(actual - scheduled)
         return scheduled
 
     def stats(self) -> dict[str, float | int]:
@@ -119,14 +118,13 @@ class RateLoop:
         Jitter is actual minus scheduled start of a tick, over the recent ticks after the
         first; percentiles are NaN until there is a second tick to measure.
         """
-        jitter_ms = np.asarray(self._jitter) * 1e3
         span = self._last_actual - self._first_actual
         return {
             "ticks": self._ticks,
             "overruns": self._overruns,
             "skipped_ticks": self._skipped,
-            "jitter_ms_p50": float(np.percentile(jitter_ms, 50)) if jitter_ms.size else math.nan,
-            "jitter_ms_p99": float(np.percentile(jitter_ms, 99)) if jitter_ms.size else math.nan,
+            "jitter_ms_p50": self._jitter.percentile(50, 1e3),
+            "jitter_ms_p99": self._jitter.percentile(99, 1e3),
             "rate_hz_measured": (self._ticks - 1) / span if span > 0 else math.nan,
         }
 

@@ -9,10 +9,8 @@ scheduler can drop the actions that latency has already made stale.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,25 +18,18 @@ import numpy as np
 import torch
 
 from robot_policy.policies.chunk_policy import ChunkPolicy
+from robot_policy.recent import RecentWindow
 from robot_policy.runtime.chunks import TimedChunk
 from robot_policy.runtime.replan import PlanHints
 
-# Recent inference durations kept for the percentiles: a window, not the whole run.
-_HISTORY = 1000
 
-
-def latency_window() -> deque[float]:
-    """Where a worker keeps its recent inference durations (seconds)."""
-    return deque(maxlen=_HISTORY)
-
-
-def latency_stats(latency_s: deque[float], counts: dict[str, int]) -> dict[str, float | int]:
-    """Request counts and latency percentiles in ms (NaN before the first result)."""
-    ms = np.asarray(latency_s) * 1e3
+def latency_stats(latency_s: RecentWindow, counts: dict[str, int]) -> dict[str, float | int]:
+    """Request counts and the recent inference latency percentiles in ms (NaN before the
+    first result)."""
     return {
         **counts,
-        "latency_ms_p50": float(np.percentile(ms, 50)) if ms.size else math.nan,
-        "latency_ms_p99": float(np.percentile(ms, 99)) if ms.size else math.nan,
+        "latency_ms_p50": latency_s.percentile(50, 1e3),
+        "latency_ms_p99": latency_s.percentile(99, 1e3),
     }
 
 
@@ -94,7 +85,7 @@ class InferenceWorker:
         self._error: InferenceError | None = None
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
-        self._latency_s = latency_window()
+        self._latency_s = RecentWindow()  # inference durations, s
         self._counts = {"submitted": 0, "replaced": 0, "completed": 0, "errors": 0}
 
     def __enter__(self) -> InferenceWorker:
@@ -181,13 +172,12 @@ class InferenceWorker:
     def latency_s(self) -> list[float]:
         """Recent inference durations (seconds, warm-up excluded), oldest first."""
         with self._cond:
-            return list(self._latency_s)
+            return self._latency_s.values()
 
     def stats(self) -> dict[str, float | int]:
         """Request counts and inference latency percentiles (NaN before the first result)."""
         with self._cond:
-            latency_s, counts = self._latency_s.copy(), dict(self._counts)
-        return latency_stats(latency_s, counts)
+            return latency_stats(self._latency_s, dict(self._counts))
 
     def _run(self) -> None:
         try:
@@ -222,7 +212,7 @@ class InferenceWorker:
                 self._running = False
                 if error is None:
                     self._result = result
-                    self._latency_s.append(elapsed)
+                    self._latency_s.add(elapsed)
                     self._counts["completed"] += 1
                 else:
                     self._error = error

@@ -102,6 +102,60 @@ class TeleopDevice(ABC):
         self.close()
 
 
+class HandDevice(TeleopDevice):
+    """A device a person moves: stick, key or puck deflections, each in [-1, 1] along the twist
+    (vx, vy, vz, wx, wy, wz), scaled to `linear_speed` / `angular_speed` at full deflection,
+    and the toggles (gripper open/closed, take-over on/off) that `reset` sets back."""
+
+    def __init__(
+        self,
+        linear_speed: float = DEFAULT_LINEAR_SPEED,
+        angular_speed: float = DEFAULT_ANGULAR_SPEED,
+    ) -> None:
+        self._scale = np.array([linear_speed] * 3 + [angular_speed] * 3)
+        HandDevice.reset(self)
+
+    def reset(self) -> None:
+        self._gripper = 1.0
+        self._intervention = False
+
+    def _command(
+        self,
+        deflection: np.ndarray,
+        enabled: bool | None = None,
+        intervention: bool | None = None,
+        events: frozenset[Event] = frozenset(),
+    ) -> TeleopCommand:
+        """The command for `deflection` with the gripper as toggled; `enabled` defaults to
+        whether the twist moves at all, `intervention` to the take-over toggle."""
+        twist = np.asarray(deflection, dtype=np.float64) * self._scale
+        return TeleopCommand(
+            linear=twist[:3],
+            angular=twist[3:],
+            gripper=self._gripper,
+            enabled=bool(twist.any()) if enabled is None else enabled,
+            intervention=self._intervention if intervention is None else intervention,
+            events=events,
+        )
+
+
+@dataclass(frozen=True)
+class Deadzone:
+    """Deflections (each in [-1, 1] after clipping) with the `width` around rest read as 0 and
+    the rest rescaled to still reach ±1: sensor noise at rest moves nothing."""
+
+    width: float
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.width < 1:
+            raise ValueError(f"deadzone must be in [0, 1), got {self.width}")
+
+    def __call__(self, values: np.ndarray | float) -> np.ndarray:
+        raw = np.clip(values, -1.0, 1.0)
+        magnitude = np.maximum(np.abs(raw) - self.width, 0.0) / (1.0 - self.width)
+        return np.copysign(magnitude, raw)
+
+
 class WithConsole(TeleopDevice):
     """`device` for motion and buttons, plus the episode events of a second `console` device.
 

@@ -19,10 +19,11 @@ import pygame  # noqa: E402
 from robot_policy.teleop.device import (  # noqa: E402
     DEFAULT_ANGULAR_SPEED,
     DEFAULT_LINEAR_SPEED,
+    Deadzone,
     DeviceUnavailable,
     Event,
+    HandDevice,
     TeleopCommand,
-    TeleopDevice,
 )
 
 
@@ -64,7 +65,7 @@ class DeviceDisconnected(RuntimeError):
     """The gamepad went away mid-session; stop rather than guess what the operator wants."""
 
 
-class GamepadDevice(TeleopDevice):
+class GamepadDevice(HandDevice):
     """The `index`-th joystick SDL sees, mapped through `layout`."""
 
     help = HELP
@@ -78,8 +79,7 @@ class GamepadDevice(TeleopDevice):
         angular_speed: float = DEFAULT_ANGULAR_SPEED,
         deadzone: float = 0.1,
     ) -> None:
-        if not 0 <= deadzone < 1:
-            raise ValueError(f"deadzone must be in [0, 1), got {deadzone}")
+        self._deadzone = Deadzone(deadzone)
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         pygame.display.init()
         pygame.joystick.init()
@@ -99,12 +99,7 @@ class GamepadDevice(TeleopDevice):
                 f"buttons; the layout needs {self.layout.buttons}"
             )
         self._id = self._joystick.get_instance_id()
-        self._scale = np.array([linear_speed] * 3 + [angular_speed] * 3)
-        self._deadzone = deadzone
-        self.reset()
-
-    def reset(self) -> None:
-        self._gripper = 1.0
+        super().__init__(linear_speed, angular_speed)
 
     def _read(self) -> TeleopCommand:
         pressed: set[int] = set()
@@ -138,20 +133,12 @@ class GamepadDevice(TeleopDevice):
             hat_y,  # D-pad up: pitch
             -axis(layout.right_x),  # stick left: counter-clockwise seen from above
         ])  # fmt: skip
-        return TeleopCommand(
-            linear=twist[:3] * self._scale[:3],
-            angular=twist[3:] * self._scale[3:],
-            gripper=self._gripper,
-            enabled=take_over or bool(pad.get_button(layout.deadman)),
-            intervention=take_over,
-            events=frozenset(events),
-        )
+        enabled = take_over or bool(pad.get_button(layout.deadman))
+        return self._command(twist, enabled, intervention=take_over, events=frozenset(events))
 
     def _axis(self, index: int) -> float:
         """Stick axis with the deadzone removed and the rest rescaled to reach ±1."""
-        value = float(np.clip(self._joystick.get_axis(index), -1.0, 1.0))
-        magnitude = max(0.0, abs(value) - self._deadzone) / (1.0 - self._deadzone)
-        return float(np.copysign(magnitude, value))
+        return float(self._deadzone(self._joystick.get_axis(index)))
 
     def close(self) -> None:
         if self._joystick.get_init():

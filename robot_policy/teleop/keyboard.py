@@ -26,8 +26,8 @@ from robot_policy.teleop.device import (
     DEFAULT_LINEAR_SPEED,
     DeviceUnavailable,
     Event,
+    HandDevice,
     TeleopCommand,
-    TeleopDevice,
 )
 
 # key -> (index into the twist (vx, vy, vz, wx, wy, wz), sign); robosuite's layout.
@@ -58,7 +58,7 @@ MOTION_HELP = (
 )
 
 
-class KeyboardDevice(TeleopDevice):
+class KeyboardDevice(HandDevice):
     """Reads keys from the terminal on `fd` (default: stdin).
 
     With `motion=False` only the episode keys count: the terminal is a console for another
@@ -85,7 +85,7 @@ class KeyboardDevice(TeleopDevice):
             )
         self.motion = motion
         self.help = f"{MOTION_HELP}\n{EPISODE_HELP}" if motion else EPISODE_HELP
-        self._scale = np.array([linear_speed] * 3 + [angular_speed] * 3)
+        super().__init__(linear_speed, angular_speed)
         self._hold_s = hold_s
         self._clock = clock
         self._pressed: dict[str, float] = {}  # motion key -> time of its last press
@@ -95,8 +95,7 @@ class KeyboardDevice(TeleopDevice):
 
     def reset(self) -> None:
         self._pressed.clear()
-        self._gripper = 1.0
-        self._intervention = False
+        super().reset()
 
     def _read(self) -> TeleopCommand:
         now = self._clock()
@@ -117,15 +116,7 @@ class KeyboardDevice(TeleopDevice):
             if now - pressed_at <= self._hold_s:
                 axis, sign = MOTION_KEYS[key]
                 twist[axis] += sign
-        twist = np.clip(twist, -1.0, 1.0) * self._scale
-        return TeleopCommand(
-            linear=twist[:3],
-            angular=twist[3:],
-            gripper=self._gripper,
-            enabled=bool(twist.any()),
-            intervention=self._intervention,
-            events=frozenset(events),
-        )
+        return self._command(np.clip(twist, -1.0, 1.0), events=frozenset(events))
 
     def _drain(self) -> str:
         """Every key typed since the last poll, escape sequences removed, letters lower-cased.

@@ -18,14 +18,13 @@ import contextlib
 import sys
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from robot_policy.teleop.device import (
     DEFAULT_ANGULAR_SPEED,
     DEFAULT_LINEAR_SPEED,
+    Deadzone,
     DeviceUnavailable,
+    HandDevice,
     TeleopCommand,
-    TeleopDevice,
 )
 
 if TYPE_CHECKING:
@@ -61,7 +60,7 @@ def open_spacemouse() -> pyspacemouse.SpaceMouseDevice:
         ) from error
 
 
-class SpaceMouseDevice(TeleopDevice):
+class SpaceMouseDevice(HandDevice):
     """A SpaceMouse opened by pyspacemouse (`mouse`, default: the first one connected)."""
 
     help = HELP
@@ -74,17 +73,10 @@ class SpaceMouseDevice(TeleopDevice):
         angular_speed: float = DEFAULT_ANGULAR_SPEED,
         deadzone: float = 0.05,
     ) -> None:
-        if not 0 <= deadzone < 1:
-            raise ValueError(f"deadzone must be in [0, 1), got {deadzone}")
+        self._deadzone = Deadzone(deadzone)
         self._mouse = mouse if mouse is not None else open_spacemouse()
-        self._scale = np.array([linear_speed] * 3 + [angular_speed] * 3)
-        self._deadzone = deadzone
         self._buttons = (0, 0)
-        self.reset()
-
-    def reset(self) -> None:
-        self._gripper = 1.0
-        self._intervention = False
+        super().__init__(linear_speed, angular_speed)
 
     def _read(self) -> TeleopCommand:
         state, pressed = self._drain()
@@ -92,16 +84,8 @@ class SpaceMouseDevice(TeleopDevice):
             self._gripper = 1.0 - self._gripper
         if pressed[TAKE_OVER_BUTTON]:
             self._intervention = not self._intervention
-        raw = np.clip([getattr(state, axis) for axis in AXES], -1.0, 1.0)
-        magnitude = np.maximum(np.abs(raw) - self._deadzone, 0.0) / (1.0 - self._deadzone)
-        twist = np.copysign(magnitude, raw) * self._scale
-        return TeleopCommand(
-            linear=twist[:3],
-            angular=twist[3:],
-            gripper=self._gripper,
-            enabled=bool(magnitude.any()),
-            intervention=self._intervention,
-        )
+        deflection = self._deadzone([getattr(state, axis) for axis in AXES])
+        return self._command(deflection, bool(deflection.any()))
 
     def _drain(self) -> tuple[pyspacemouse.SpaceMouseState, list[bool]]:
         """The latest state, and which buttons went down since the last poll.
