@@ -5,19 +5,13 @@ claims a generic top-level module name.
 """
 
 from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
 
 PACKAGE = "robot_policy"
-# Each node module has a `main`.
-NODES = (
-    "sim_node",
-    "perception_node",
-    "policy_node",
-    "control_node",
-    "teleop_node",
-    "recorder_node",
-)
+# Every robot_policy/nodes/*_node.py is a node executable with a `main`.
+NODES = sorted(Path(path).stem for path in glob(f"{PACKAGE}/nodes/*_node.py"))
 
 core_packages = find_packages(include=[PACKAGE, f"{PACKAGE}.*"])
 sim_packages = [f"{PACKAGE}.sim"] + [f"{PACKAGE}.sim.{p}" for p in find_packages(where="sim")]

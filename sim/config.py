@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from robot_policy.settings import from_yaml, setting
 
 from .env import ArmEnv
 from .randomization import RandomizationConfig
@@ -25,22 +25,22 @@ def _default_episode_seconds() -> dict[str, float]:
 @dataclass(frozen=True)
 class SimConfig:
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
-    episode_seconds: dict[str, float] = field(default_factory=_default_episode_seconds)
+    episode_seconds: dict[str, float] = setting(
+        _default_episode_seconds(), "s per episode, by task (a task left out keeps its own)"
+    )
+
+    def __post_init__(self) -> None:
+        bad_tasks = sorted(set(self.episode_seconds) - set(TASKS))
+        if bad_tasks:
+            raise ValueError(f"episode_seconds: unknown tasks {bad_tasks}; choose from {TASKS}")
+        object.__setattr__(
+            self, "episode_seconds", _default_episode_seconds() | dict(self.episode_seconds)
+        )
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SimConfig:
-        data: dict[str, Any] = yaml.safe_load(Path(path).read_text()) or {}
-        unknown = sorted(set(data) - {"randomization", "episode_seconds"})
-        if unknown:
-            raise ValueError(f"{path}: unknown sections {unknown}")
-        seconds = {k: float(v) for k, v in (data.get("episode_seconds") or {}).items()}
-        bad_tasks = sorted(set(seconds) - set(TASKS))
-        if bad_tasks:
-            raise ValueError(f"{path}: unknown tasks {bad_tasks}; choose from {TASKS}")
-        return cls(
-            randomization=RandomizationConfig.from_dict(data.get("randomization") or {}),
-            episode_seconds=_default_episode_seconds() | seconds,
-        )
+        """`config/sim.yaml`-style file, loaded strictly (`settings.from_yaml`)."""
+        return from_yaml(cls, path)
 
     def make_env(self, task: str, *, control_hz: float = 10.0, **kwargs: Any) -> ArmEnv:
         """`robot_policy.sim.make_env` with this randomization and episode length."""

@@ -8,8 +8,11 @@ env's seeded generator, so one seed gives one episode whatever is switched on.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
+
+from robot_policy.settings import load, setting
 
 Range = tuple[float, float]
 
@@ -18,23 +21,26 @@ Range = tuple[float, float]
 class RandomizationConfig:
     """Ranges are (low, high) and drawn uniformly; positions in metres in the robot base frame."""
 
-    # Where the cube starts (push, lift): a box on the table in front of the robot.
-    object_x: Range = (0.4, 0.6)
-    object_y: Range = (-0.15, 0.15)
-    object_yaw: Range = (-math.pi / 4, math.pi / 4)  # a cube repeats every 90°
-    # push: the target lies this far from the cube, in any direction on the table.
-    push_distance: Range = (0.1, 0.15)
-    # reach: the target point anywhere in this box.
-    reach_x: Range = (0.3, 0.6)
-    reach_y: Range = (-0.25, 0.25)
-    reach_z: Range = (0.05, 0.35)
+    object_x: Range = setting((0.4, 0.6), "m: where the cube starts (push, lift), x range")
+    object_y: Range = setting((-0.15, 0.15), "m: where the cube starts, y range")
+    object_yaw: Range = setting(
+        (-math.pi / 4, math.pi / 4), "rad: the cube's start yaw (a cube repeats every 90°)"
+    )
+    push_distance: Range = setting((0.1, 0.15), "m: push target's distance from the cube")
+    reach_x: Range = setting((0.3, 0.6), "m: reach target box, x range")
+    reach_y: Range = setting((-0.25, 0.25), "m: reach target box, y range")
+    reach_z: Range = setting((0.05, 0.35), "m: reach target box, z range")
     # Optional perturbations (None / 0 = off).
-    friction: Range | None = None  # lateral friction of the cube and the table
-    cube_mass: Range | None = None  # kg; the unperturbed cube weighs 0.1 kg
-    camera_jitter: float = 0.0  # m; per episode, fixed cameras' eye and focus move up to this
-    state_noise_std: float = 0.0  # gaussian std added to observation.state (rad / m)
-    action_latency_steps: int = 0  # actions take effect this many policy steps late
-    home_joint_noise: float = 0.0  # rad; uniform offset of the arm's start pose
+    friction: Range | None = setting(None, "lateral friction of the cube and table; null = off")
+    cube_mass: Range | None = setting(None, "kg (the plain cube weighs 0.1); null = off")
+    camera_jitter: float = setting(
+        0.0, "m; per episode, fixed cameras' eye and focus move up to this", low=0.0
+    )
+    state_noise_std: float = setting(
+        0.0, "gaussian std added to observation.state (rad / m)", low=0.0
+    )
+    action_latency_steps: int = setting(0, "actions take effect this many policy steps late", low=0)
+    home_joint_noise: float = setting(0.0, "rad; uniform offset of the arm's start pose", low=0.0)
 
     def __post_init__(self) -> None:
         for f in fields(self):  # ranges may arrive as YAML lists; store them as float pairs
@@ -57,10 +63,8 @@ class RandomizationConfig:
             raise ValueError(f"{', '.join(negatives)} must be >= 0")
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> RandomizationConfig:
-        """Build from plain data (YAML, JSON); unknown keys are an error, not silently ignored."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown randomization keys {unknown}; valid keys: {sorted(known)}")
-        return cls(**values)
+    def from_dict(
+        cls, values: Mapping[str, Any], where: str = "randomization"
+    ) -> RandomizationConfig:
+        """Build from plain data (YAML, JSON) through `settings.load`: unknown keys are errors."""
+        return load(cls, values, where)

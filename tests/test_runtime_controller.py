@@ -57,14 +57,16 @@ def test_wrong_width_chunk_is_an_error():
 def test_from_dict_rejects_unknown_keys_and_builds_scheduler():
     cfg = ControlConfig.from_dict({"rate_hz": 50, "scheduler": {"strategy": "ensemble"}})
     assert cfg.dt == 0.02 and cfg.scheduler.strategy == "ensemble" and cfg.scheduler.interpolate
-    with pytest.raises(ValueError, match="unknown control settings"):
+    with pytest.raises(ValueError, match=r"^control: unknown keys \['rate'\]"):
         ControlConfig.from_dict({"rate": 50})
-    with pytest.raises(ValueError, match="unknown scheduler settings"):
+    with pytest.raises(ValueError, match=r"^control.scheduler: unknown keys \['strat'\]"):
         ControlConfig.from_dict({"scheduler": {"strat": "x"}})
+    with pytest.raises(ValueError, match="control.scheduler.n_action_steps: must be >= 1, got 0"):
+        ControlConfig.from_dict({"scheduler": {"n_action_steps": 0}})
 
 
 def test_a_safety_config_adds_the_barriers_and_reports_them():
-    safety = SafetyConfig()  # workspace box + table top, 2 cm margin
+    safety = SafetyConfig.for_robot()  # workspace box + table top, 2 cm margin
     ctl = Controller(NAMES, safety.joint_limits(), ControlConfig(), safety=safety)
     kinematics = ctl.filter.barriers.kinematics
     # A chunk that lowers the hand 4 cm per action, 0.64 m in all: through the table top.

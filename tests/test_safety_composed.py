@@ -52,8 +52,13 @@ def barrier_values(safety: SafetyFilter, q: np.ndarray) -> np.ndarray:
     return safety.barriers.scene.evaluate(safety.barriers.kinematics.ee_position(q[:7]))[0]
 
 
-def test_shipped_yaml_equals_the_code_defaults():
-    assert SafetyConfig.from_yaml(REPO / "config" / "safety" / "panda.yaml") == SafetyConfig()
+def test_for_robot_loads_the_shipped_yaml():
+    shipped = SafetyConfig.from_yaml(REPO / "config" / "safety" / "panda.yaml")
+    assert SafetyConfig.for_robot("panda") == shipped == SafetyConfig.for_robot()
+    assert shipped.workspace is not None and [n for n, _ in shipped.obstacles] == ["table"]
+    # The code defaults are joint limits only: the robot's cell lives in its YAML alone.
+    assert SafetyConfig().workspace is None and SafetyConfig().obstacles == ()
+    assert SafetyConfig().limits == shipped.limits
 
 
 near_home = st.lists(st.floats(-0.8, 0.8), min_size=7, max_size=7).map(
@@ -178,7 +183,7 @@ def push_down(safety: SafetyFilter, kinematics: Kinematics, ticks: int) -> tuple
 
 
 def test_the_table_stops_a_hand_driven_into_it(kinematics):
-    config = SafetyConfig()  # the shipped defaults: table top at z = 0, 2 cm margin
+    config = SafetyConfig.for_robot()  # the shipped defaults: table top at z = 0, 2 cm margin
     joint_only = SafetyFilter(config.joint_limits(), NAMES, 0.01)
     assert push_down(joint_only, kinematics, 200)[0] < 0.0  # the test drives through the table
     safety = config.build_filter(NAMES, 0.01)
@@ -189,7 +194,7 @@ def test_the_table_stops_a_hand_driven_into_it(kinematics):
 
 def test_build_filter_rejects_an_arm_order_the_kinematics_cannot_read():
     with pytest.raises(ValueError, match="URDF order"):
-        SafetyConfig().build_filter((*reversed(ROBOT.arm_joint_names), GRIPPER), 0.01)
+        SafetyConfig.for_robot().build_filter((*reversed(ROBOT.arm_joint_names), GRIPPER), 0.01)
     SafetyConfig(workspace=None, obstacles=()).build_filter(  # joint limits only: any order
         (*reversed(ROBOT.arm_joint_names), GRIPPER), 0.01
     )

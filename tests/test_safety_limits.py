@@ -7,7 +7,7 @@ import pytest
 
 from robot_policy.robots import load_robot
 from robot_policy.safety import GRIPPER, SafetyLimits
-from robot_policy.safety.limits import DEFAULT_DYNAMICS_SCALE, FRANKA_ACCELERATION, FRANKA_JERK
+from robot_policy.safety.limits import DEFAULT_ACCELERATION, DEFAULT_JERK
 
 
 def test_panda_limits_apply_margin_to_the_arm_only():
@@ -18,8 +18,8 @@ def test_panda_limits_apply_margin_to_the_arm_only():
     np.testing.assert_allclose(limits.upper[:7], robot.arm_upper - 0.1)
     assert limits.gripper_width_range == (0.0, robot.gripper_max_width)
     assert limits.velocity[0] == pytest.approx(robot.arm[0].max_velocity * 0.5)
-    assert limits.acceleration[0] == FRANKA_ACCELERATION * DEFAULT_DYNAMICS_SCALE
-    assert limits.jerk[0] == FRANKA_JERK * DEFAULT_DYNAMICS_SCALE
+    assert limits.acceleration[0] == DEFAULT_ACCELERATION
+    assert limits.jerk[0] == DEFAULT_JERK
 
 
 def test_from_dict_overrides_and_accepts_per_joint_lists():

@@ -9,7 +9,6 @@ the task reports success. Book-keeping (video, chunk plot, jerk) are observers b
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from robot_policy.data.video import EpisodeVideoEncoder
 from robot_policy.eval.chunk_plot import ChunkTrace, plot_chunks
 from robot_policy.eval.jerk import JerkMeter
 from robot_policy.eval.sampler import EnvArm, InPlaceSampler
+from robot_policy.eval.success import success_fields
 from robot_policy.policies import ChunkPolicy
 from robot_policy.runtime.chunks import SchedulerConfig
 from robot_policy.runtime.control_loop import ControlLoop, SimulatedClock, Tick
@@ -29,17 +29,6 @@ from robot_policy.runtime.planner import InferenceSource
 from robot_policy.runtime.strategies import get_strategy
 from robot_policy.safety import SafetyConfig
 from robot_policy.sim import SimConfig
-
-
-def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval: honest at small n and at 0% or 100%, unlike the normal one."""
-    if trials == 0:
-        return 0.0, 1.0
-    p = successes / trials
-    denom = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @dataclass(frozen=True)
@@ -216,18 +205,13 @@ def evaluate(
         env.close()
     if trace is not None:
         plot_chunks(trace, plot_path, title=f"{task}, seed {seed}: predicted vs executed")
-    low, high = wilson_interval(successes, episodes)
     steps = sum(lengths)
     return EvalResult(
         task=task,
         strategy=strategy,
         latency_ms=latency_ms,
         safety=safety,
-        episodes=episodes,
-        successes=successes,
-        success_rate=successes / episodes,
-        ci95_low=low,
-        ci95_high=high,
+        **success_fields(successes, episodes),
         mean_episode_length=float(np.mean(lengths)),
         chunks_per_step=len(sampler.seconds) / steps,
         denoiser_calls_per_step=denoiser.calls / steps,

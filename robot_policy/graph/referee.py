@@ -31,7 +31,7 @@ from rclpy.node import Node
 from std_srvs.srv import SetBool, Trigger
 from tqdm import tqdm
 
-from robot_policy.eval.evaluate import wilson_interval
+from robot_policy.eval.success import success_fields
 from robot_policy.graph.runner import DEFAULT_GRAPH, Graph
 from robot_policy.nodes.common import STATE_QOS
 from robot_policy.policies.checkpoint import read_checkpoint_config
@@ -244,17 +244,12 @@ def evaluate_ros(
                 seconds.append(took)
             bar.set_postfix(success=f"{successes}/{k + 1}")
         referee.wait_for_status(after=time.monotonic())
-    low, high = wilson_interval(successes, episodes)
     control = referee.status.get("control_node", {})
     policy = referee.status.get("policy_node", {})
     return RosEvalResult(
         task=task,
         strategy=strategy,
-        episodes=episodes,
-        successes=successes,
-        success_rate=successes / episodes,
-        ci95_low=low,
-        ci95_high=high,
+        **success_fields(successes, episodes),
         mean_seconds_to_success=float(np.mean(seconds)) if seconds else None,
         control={
             **control.get("loop", {}),

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from robot_policy.policies.config import PolicyConfig
 from robot_policy.policies.encoders import ImageEncoder, StateEncoder, center_crop, random_crop
-from robot_policy.policies.guidance import PrefixGuide, soft_prefix_mask
+from robot_policy.policies.guidance import PrefixGuide, SampleRequest, soft_prefix_mask
 from robot_policy.policies.normalize import MinMaxNormalizer
 from robot_policy.policies.unet1d import ConditionalUnet1D
 
@@ -154,7 +154,9 @@ class ChunkPolicy(nn.Module, ABC):
             if cfg.warm_start_level <= 0:
                 raise ValueError("init given but warm_start_level is 0: warm start is off")
             start = self.normalizer.normalize("action", self._actions(init, "init", shape))
-        return self.normalizer.unnormalize("action", self.sample(noise, cond, guide, start))
+        return self.normalizer.unnormalize(
+            "action", self.sample(SampleRequest(noise, cond, guide, start))
+        )
 
     def _prefix_guide(
         self, prefix: torch.Tensor, prefix_steps: int, shape: tuple[int, int, int]
@@ -187,15 +189,9 @@ class ChunkPolicy(nn.Module, ABC):
         """Normalized actions (B, H, A) -> unreduced squared error (B, H, A)."""
 
     @abstractmethod
-    def sample(
-        self,
-        noise: torch.Tensor,
-        cond: torch.Tensor,
-        guide: PrefixGuide | None = None,
-        init: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Noise (B, H, A) -> normalized action chunk (B, H, A), steered toward `guide` if
-        given, and warm-started from the normalized chunk `init` if given."""
+    def sample(self, request: SampleRequest) -> torch.Tensor:
+        """The request's noise (B, H, A) -> normalized action chunk (B, H, A), steered toward
+        its `guide` if given, and warm-started from its normalized chunk `init` if given."""
 
 
 def squared_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

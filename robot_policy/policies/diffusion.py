@@ -7,7 +7,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
 from robot_policy.policies.chunk_policy import ChunkPolicy, squared_error
 from robot_policy.policies.config import DiffusionConfig, PolicyConfig
-from robot_policy.policies.guidance import PrefixGuide
+from robot_policy.policies.guidance import SampleRequest
 from robot_policy.policies.streaming import StreamingSchedule
 
 
@@ -95,17 +95,12 @@ class DiffusionPolicy(ChunkPolicy):
     def _noised(self, x: torch.Tensor, noise: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
         return self.noise_scheduler.add_noise(x, noise, timestep.expand(x.shape[0]))
 
-    def sample(
-        self,
-        noise: torch.Tensor,
-        cond: torch.Tensor,
-        guide: PrefixGuide | None = None,
-        init: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def sample(self, request: SampleRequest) -> torch.Tensor:
         """Denoise from pure noise, or (warm start) from `init` re-noised to the level that
         leaves warm_start_level of the steps. With a guide, the known actions are put back
         after every step at the level just reached (inpainting with the same noise draw, so
         the known part follows one consistent noising path down to the target itself)."""
+        noise, cond, guide, init = request.noise, request.cond, request.guide, request.init
         self.sampler.set_timesteps(self.config.num_inference_steps, device=noise.device)
         timesteps = self.sampler.timesteps
         x = noise

@@ -10,7 +10,7 @@ import torch
 
 from robot_policy.policies.chunk_policy import ChunkPolicy, squared_error
 from robot_policy.policies.config import FlowConfig
-from robot_policy.policies.guidance import PrefixGuide, guided_velocity
+from robot_policy.policies.guidance import SampleRequest, guided_velocity
 
 # The shared U-Net embeds its noise level sinusoidally; scaling t in [0, 1] to the range of
 # diffusion timesteps gives the embedding comparable resolution for both policy types.
@@ -32,15 +32,10 @@ class FlowPolicy(ChunkPolicy):
         x_t = actions + t[:, None, None] * (noise - actions)
         return squared_error(self.velocity(x_t, t, cond), noise - actions)
 
-    def sample(
-        self,
-        noise: torch.Tensor,
-        cond: torch.Tensor,
-        guide: PrefixGuide | None = None,
-        init: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def sample(self, request: SampleRequest) -> torch.Tensor:
         """Integrate from t = 1 (or, warm-started, from t = warm_start_level on the straight
         path between `init` and the noise) to t = 0 with steps of the configured size."""
+        noise, cond, guide, init = request.noise, request.cond, request.guide, request.init
         cfg = self.config
         start, steps = 1.0, cfg.num_inference_steps
         x = noise

@@ -35,6 +35,17 @@ def soft_prefix_mask(horizon: int, prefix_len: int, committed: int) -> torch.Ten
 
 
 @dataclass(frozen=True)
+class SampleRequest:
+    """What a sampler is asked: start from `noise` (B, H, A), conditioned on `cond`, steered
+    toward `guide` (real-time chunking) and/or warm-started from the normalized chunk `init`."""
+
+    noise: torch.Tensor
+    cond: torch.Tensor
+    guide: PrefixGuide | None = None
+    init: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
 class PrefixGuide:
     """Where the sampled chunk should land: `target` (B, H, A) in the policy's normalized
     action space, trusted per step by `weights` (H,) (zero where there is no target)."""

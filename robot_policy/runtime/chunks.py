@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot_policy.runtime.strategies import STITCHING
+from robot_policy.settings import setting
 
 # Slack for float round-off when a time lands exactly on an action's stamp (e.g. 0.3 / 0.1).
 _EPS = 1e-9
@@ -102,13 +103,17 @@ class SchedulerConfig:
     chunk jump at the switch, while committing too many only costs some freedom.
     """
 
-    strategy: str = "receding"
-    n_action_steps: int = 8
-    ensemble_decay: float = 0.01
-    stale_margin: float = 0.0
-    interpolate: bool = False
-    delay_window: int = 20
-    delay_quantile: float = 0.9
+    strategy: str = setting("receding", "chunk stitching", choices=STITCHING)
+    n_action_steps: int = setting(8, "actions of a chunk executed before the next is due", low=1)
+    ensemble_decay: float = setting(0.01, "ensemble: ACT's m in w_i = exp(-m*i)", low=0.0)
+    stale_margin: float = setting(
+        0.0, "s of lead time: actions due before arrival + margin are dropped", low=0.0
+    )
+    interpolate: bool = setting(False, "interpolate between a chunk's actions at the loop rate")
+    delay_window: int = setting(20, "measured delays the delay estimate looks back on", low=1)
+    delay_quantile: float = setting(
+        0.9, "quantile of the recent delays taken as the expected delay", low=0.0, high=1.0
+    )
 
     def __post_init__(self) -> None:
         if self.strategy not in STITCHING:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from robot_policy import settings
 from robot_policy.runtime.chunks import ChunkScheduler, SchedulerConfig, TimedChunk
 from robot_policy.safety import FilterResult, SafetyConfig, SafetyFilter, SafetyLimits
+from robot_policy.safety.watchdog import HOLD_TIMEOUT, STOP_TIMEOUT
+from robot_policy.settings import setting
 
 
 @dataclass(frozen=True)
@@ -28,9 +31,9 @@ class ControlConfig:
     because the control rate is usually several times the policy's action rate.
     """
 
-    rate_hz: float = 100.0
-    hold_timeout: float = 0.1
-    stop_timeout: float = 0.5
+    rate_hz: float = setting(100.0, "control loop rate (Hz)", low=1e-3)
+    hold_timeout: float = setting(HOLD_TIMEOUT, "s without a chunk covering now before holding")
+    stop_timeout: float = setting(STOP_TIMEOUT, "s without a chunk before braking to a stop")
     scheduler: SchedulerConfig = field(default_factory=lambda: SchedulerConfig(interpolate=True))
 
     def __post_init__(self) -> None:
@@ -47,22 +50,9 @@ class ControlConfig:
         return 1.0 / self.rate_hz
 
     @classmethod
-    def from_dict(cls, config: Mapping[str, object]) -> ControlConfig:
-        """Build from YAML-like data; unknown keys are errors, not silently ignored."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ValueError(f"unknown control settings {unknown}; known: {sorted(known)}")
-        values = dict(config)
-        sched = values.pop("scheduler", None) or {}
-        if not isinstance(sched, Mapping):
-            raise ValueError(f"control.scheduler must be a mapping, got {sched!r}")
-        sched_known = {f.name for f in fields(SchedulerConfig)}
-        bad = sorted(set(sched) - sched_known)
-        if bad:
-            raise ValueError(f"unknown scheduler settings {bad}; known: {sorted(sched_known)}")
-        scheduler = SchedulerConfig(**{"interpolate": True, **sched})
-        return cls(scheduler=scheduler, **{k: float(v) for k, v in values.items()})
+    def from_dict(cls, config: Mapping[str, object], where: str = "control") -> ControlConfig:
+        """Build from YAML-like data (`settings.load`: unknown keys are errors)."""
+        return settings.load(cls, config, where)
 
 
 @dataclass

@@ -17,16 +17,15 @@ import numpy as np
 import torch
 
 from robot_policy.policies.inference import InferenceSettings, prepare_policy
-from robot_policy.recent import RecentWindow
 from robot_policy.runtime.child import ChildError, ChildServer, yield_to_the_loop
 from robot_policy.runtime.chunks import TimedChunk
 from robot_policy.runtime.replan import PlanHints
-from robot_policy.runtime.worker import InferenceError, latency_stats
+from robot_policy.runtime.worker import InferenceError, WorkerBase
 
 Request = tuple[dict[str, np.ndarray], float, PlanHints]
 
 
-class ProcessInference:
+class ProcessInference(WorkerBase):
     """start, submit, poll, busy, stats, stop — as `InferenceWorker`, on CPU in a child.
 
     One request is in flight at a time; a submission while busy waits as the pending one and a
@@ -44,22 +43,14 @@ class ProcessInference:
     ) -> None:
         """The child prepares the policy with `settings` (`policies.inference`), exactly as
         policy_node and `eval` do, so what it times is what they run."""
+        super().__init__()
         self.settings = settings or InferenceSettings()
         self._child = ChildServer(
             "inference-process", _setup, str(checkpoint), self.settings, warmup, niceness
         )
         self._in_flight: float | None = None  # the stamp being inferred
         self._pending: Request | None = None
-        self._latency_s = RecentWindow()  # inference durations, s
-        self._counts = {"submitted": 0, "replaced": 0, "completed": 0, "errors": 0}
         self.dt = math.nan
-
-    def __enter__(self) -> ProcessInference:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Spawn the child; return once it has loaded the policy and warmed up."""
@@ -99,9 +90,6 @@ class ProcessInference:
     @property
     def busy(self) -> bool:
         return self._in_flight is not None or self._pending is not None
-
-    def stats(self) -> dict[str, float | int]:
-        return latency_stats(self._latency_s, self._counts)
 
     def stop(self) -> None:
         self._pending = None

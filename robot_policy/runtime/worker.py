@@ -37,7 +37,33 @@ class InferenceError(RuntimeError):
     """A request failed in the worker thread; `__cause__` is the original exception."""
 
 
-class InferenceWorker:
+class WorkerBase:
+    """What both workers (this thread, `ProcessInference`'s child) share: the context manager
+    around start/stop, the request counts and the recent latency window."""
+
+    def __init__(self) -> None:
+        self._latency_s = RecentWindow()  # inference durations, s
+        self._counts = {"submitted": 0, "replaced": 0, "completed": 0, "errors": 0}
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> WorkerBase:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stats(self) -> dict[str, float | int]:
+        """Request counts and inference latency percentiles (NaN before the first result)."""
+        return latency_stats(self._latency_s, dict(self._counts))
+
+
+class InferenceWorker(WorkerBase):
     """Runs `policy.predict_chunk` in a background thread on the latest submitted observation.
 
     Errors: an exception in the thread (including a chunk rejected for NaN/inf by
@@ -63,6 +89,7 @@ class InferenceWorker:
         warmup: int = 2,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__()
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         if warmup < 0:
@@ -85,15 +112,6 @@ class InferenceWorker:
         self._error: InferenceError | None = None
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
-        self._latency_s = RecentWindow()  # inference durations, s
-        self._counts = {"submitted": 0, "replaced": 0, "completed": 0, "errors": 0}
-
-    def __enter__(self) -> InferenceWorker:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Start the thread and return once it has set its thread count and warmed up.
@@ -175,9 +193,8 @@ class InferenceWorker:
             return self._latency_s.values()
 
     def stats(self) -> dict[str, float | int]:
-        """Request counts and inference latency percentiles (NaN before the first result)."""
         with self._cond:
-            return latency_stats(self._latency_s, dict(self._counts))
+            return super().stats()
 
     def _run(self) -> None:
         try:

@@ -1,14 +1,15 @@
 """Everything the safety filter enforces, in one config: `config/safety/<robot>.yaml`.
 
-The code defaults are the Panda's and equal config/safety/panda.yaml (a test keeps them in
-sync). Unknown keys are errors everywhere, so a typo cannot silently leave a limit at its
-default. The watchdog timeouts are not here: they belong to the control loop's `control:` block
+`SafetyConfig.for_robot(name)` is THE default safety configuration: the robot's YAML, which
+alone states its workspace box and obstacles. The code defaults (`SafetyConfig()`) are joint
+limits only, for no robot in particular. Loading goes through `settings.load`, so unknown keys
+are errors everywhere and a typo cannot silently leave a limit at its default. The watchdog
+timeouts are not here: they belong to the control loop's `control:` block
 (`runtime.controller.ControlConfig`), which owns the clock they are measured on.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,30 +17,30 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-import yaml
 
+from robot_policy import settings
 from robot_policy.robots import DEFAULT_ROBOT, ROBOTS, RobotDescription, load_robot
 from robot_policy.robots.kinematics import Kinematics
 from robot_policy.safety.arm_model import inertia_proxy, lever_arms
 from robot_policy.safety.barrier import DEFAULT_ALPHA, DEFAULT_SLACK_WEIGHT, CartesianBarrierFilter
 from robot_policy.safety.energy import EnergyTank
 from robot_policy.safety.filter import SafetyFilter
-from robot_policy.safety.limits import GRIPPER, SafetyLimits
+from robot_policy.safety.limits import GRIPPER, LimitSettings, SafetyLimits
 from robot_policy.safety.watchdog import HOLD_TIMEOUT, STOP_TIMEOUT
 from robot_policy.safety.workspace import BarrierSet, Box, Obstacle, Plane, Sphere, WorkspaceBox
-from robot_policy.settings import config_path
+from robot_policy.settings import config_path, setting
 
 DEFAULT_OBSTACLE_MARGIN = 0.02  # m kept from obstacles, as MoveIt's scene proximity default
-# The Panda's base sits at the origin on the table top. The box keeps the hand in front of the
-# base (x >= 0.15 clears the robot's own column) and within comfortable reach.
-PANDA_WORKSPACE = WorkspaceBox((0.15, -0.5, 0.0), (0.8, 0.5, 0.8))
-TABLE = ("table", Plane((0.0, 0.0, 0.0), (0.0, 0.0, 1.0)))
+OBSTACLE_FIELDS = {
+    "sphere": frozenset({"center", "radius"}),
+    "box": frozenset({"low", "high"}),
+    "plane": frozenset({"point", "normal"}),
+}
 
 
 def _limit_defaults() -> Mapping[str, Any]:
-    """`SafetyLimits.from_robot`'s keyword defaults: the `limits:` section's defaults."""
-    parameters = inspect.signature(SafetyLimits.from_robot).parameters
-    return MappingProxyType({k: p.default for k, p in parameters.items() if k != "description"})
+    """`LimitSettings`' defaults: the `limits:` section's defaults."""
+    return MappingProxyType(LimitSettings().keywords())
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,10 @@ class SafetyConfig:
     """Limits (`SafetyLimits.from_robot`'s keywords), the workspace box (None: none), named
     obstacles, the barrier parameters and the optional energy tank, for one robot."""
 
-    robot: str = "panda"
+    robot: str = DEFAULT_ROBOT
     limits: Mapping[str, Any] = field(default_factory=_limit_defaults)
-    workspace: WorkspaceBox | None = PANDA_WORKSPACE
-    obstacles: tuple[tuple[str, Obstacle], ...] = (TABLE,)
+    workspace: WorkspaceBox | None = None
+    obstacles: tuple[tuple[str, Obstacle], ...] = ()
     obstacle_margin: float = DEFAULT_OBSTACLE_MARGIN
     alpha: float = DEFAULT_ALPHA
     slack_weight: float = DEFAULT_SLACK_WEIGHT
@@ -142,96 +143,106 @@ class SafetyConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SafetyConfig:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        try:
-            return cls.from_dict(data)
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"{path}: {err}") from err
+        """A safety YAML; every error names the file and the value's dotted path."""
+        return cls.from_sections(settings.from_yaml(SafetySections, path), str(path))
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any]) -> SafetyConfig:
-        """Sections: robot, limits (`SafetyLimits.from_robot`'s keywords), workspace {low,
-        high} or null, obstacles [{type: sphere|box|plane, name, ...}], barrier {margin, alpha,
+        """Sections: robot, limits (`LimitSettings`), workspace {low, high} or null,
+        obstacles [{type: sphere|box|plane, name, ...}], barrier {margin, alpha,
         slack_weight}, energy {capacity, refill_rate, inertia} or null."""
-        _reject_unknown(
-            config, {"robot", "limits", "workspace", "obstacles", "barrier", "energy"}, "safety"
-        )
-        defaults = cls()
-        limits = config.get("limits", {})
-        _reject_unknown(limits, set(defaults.limits), "limits")
-        barrier = config.get("barrier", {})
-        _reject_unknown(barrier, {"margin", "alpha", "slack_weight"}, "barrier")
-        workspace = config.get("workspace", defaults.workspace)
-        if isinstance(workspace, Mapping):
-            _reject_unknown(workspace, {"low", "high"}, "workspace", frozenset({"low", "high"}))
-            workspace = WorkspaceBox(_vec3(workspace["low"]), _vec3(workspace["high"]))
-        obstacles = defaults.obstacles
-        if "obstacles" in config:
-            obstacles = tuple(_obstacle(i, s) for i, s in enumerate(config["obstacles"] or []))
-        energy = config.get("energy")
-        if energy is not None:
-            required = frozenset({"capacity", "refill_rate"})
-            _reject_unknown(energy, required | {"inertia"}, "energy", required)
-            inertia = energy.get("inertia")
-            energy = EnergyConfig(
-                float(energy["capacity"]),
-                float(energy["refill_rate"]),
-                None if inertia is None else tuple(float(v) for v in inertia),
+        return cls.from_sections(settings.load(SafetySections, config, ""))
+
+    @classmethod
+    def from_sections(cls, s: SafetySections, where: str = "") -> SafetyConfig:
+        try:
+            return cls(
+                robot=s.robot,
+                limits=MappingProxyType(s.limits.keywords()),
+                workspace=None if s.workspace is None else WorkspaceBox(*s.workspace.corners()),
+                obstacles=tuple(_obstacle(i, spec) for i, spec in enumerate(s.obstacles)),
+                obstacle_margin=s.barrier.margin,
+                alpha=s.barrier.alpha,
+                slack_weight=s.barrier.slack_weight,
+                energy=s.energy,
             )
-        return cls(
-            robot=str(config.get("robot", defaults.robot)),
-            limits=MappingProxyType({**defaults.limits, **limits}),
-            workspace=workspace,
-            obstacles=obstacles,
-            obstacle_margin=float(barrier.get("margin", defaults.obstacle_margin)),
-            alpha=float(barrier.get("alpha", defaults.alpha)),
-            slack_weight=float(barrier.get("slack_weight", defaults.slack_weight)),
-            energy=energy,
-        )
+        except ValueError as err:
+            raise settings.problem(where, str(err)) from err
 
 
-def _vec3(values: object) -> tuple[float, float, float]:
+Vec3 = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class BoxSettings:
+    """The `workspace:` section: the end effector stays inside [low, high] (m, base frame)."""
+
+    low: Vec3
+    high: Vec3
+
+    def corners(self) -> tuple[Vec3, Vec3]:
+        return _vec3(self.low, "workspace.low"), _vec3(self.high, "workspace.high")
+
+
+@dataclass(frozen=True)
+class BarrierSettings:
+    """The `barrier:` section: how the Cartesian barriers behave."""
+
+    margin: float = setting(DEFAULT_OBSTACLE_MARGIN, "m kept from obstacles", low=0.0)
+    alpha: float = setting(
+        DEFAULT_ALPHA, "1/s (> 0): a barrier closes by at most alpha*dt of itself per tick"
+    )
+    slack_weight: float = setting(
+        DEFAULT_SLACK_WEIGHT, "QP penalty (> 0) that keeps conflicting barriers solvable"
+    )
+
+
+@dataclass(frozen=True)
+class SafetySections:
+    """A safety YAML as written (`SafetyConfig` is what the filter is built from)."""
+
+    robot: str = setting(DEFAULT_ROBOT, "robot description name (robot_policy.robots)")
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    workspace: BoxSettings | None = setting(None, "end-effector box {low, high}; null = none")
+    obstacles: tuple[Mapping[str, Any], ...] = setting(
+        (), "keep-out shapes: sphere {center, radius}, box {low, high}, plane {point, normal}"
+    )
+    barrier: BarrierSettings = field(default_factory=BarrierSettings)
+    energy: EnergyConfig | None = setting(None, "energy tank; null = off")
+
+
+def _vec3(values: object, where: str) -> Vec3:
     array = np.asarray(values, dtype=float)
     if array.shape != (3,) or not np.all(np.isfinite(array)):
-        raise ValueError(f"need 3 finite numbers, got {values!r}")
+        raise settings.problem(where, f"must be 3 finite numbers, got {values!r}")
     return tuple(float(v) for v in array)
 
 
-def _reject_unknown(
-    config: object, known: set[str], what: str, required: frozenset[str] = frozenset()
-) -> None:
-    if not isinstance(config, Mapping):
-        raise ValueError(f"{what}: expected a mapping, got {config!r}")
-    unknown = set(config) - known
-    if unknown:
-        raise ValueError(f"{what}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-    missing = required - set(config)
+def _obstacle(index: int, spec: Mapping[str, Any]) -> tuple[str, Obstacle]:
+    """One entry of `obstacles:`, a tagged union on `type` (hence not a plain dataclass)."""
+    where = f"obstacles[{index}]"
+    kind = spec.get("type")
+    if kind not in OBSTACLE_FIELDS:
+        raise settings.problem(
+            f"{where}.type", f"must be one of {sorted(OBSTACLE_FIELDS)}, got {kind!r}"
+        )
+    settings.check_keys(spec, OBSTACLE_FIELDS[kind] | {"type", "name"}, where)
+    missing = sorted(OBSTACLE_FIELDS[kind] - set(spec))
     if missing:
-        raise ValueError(f"{what}: missing keys {sorted(missing)}")
-
-
-def _obstacle(index: int, spec: object) -> tuple[str, Obstacle]:
-    fields = {
-        "sphere": frozenset({"center", "radius"}),
-        "box": frozenset({"low", "high"}),
-        "plane": frozenset({"point", "normal"}),
-    }
-    kind = spec.get("type") if isinstance(spec, Mapping) else None
-    if kind not in fields:
-        raise ValueError(f"obstacle {index}: type must be one of {sorted(fields)}, got {kind!r}")
-    _reject_unknown(spec, fields[kind] | {"type", "name"}, f"obstacle {index}", fields[kind])
-    name = str(spec.get("name", f"{kind}{index}"))
+        raise settings.problem(f"{where}.{missing[0]}", "is required")
+    name = spec.get("name", f"{kind}{index}")
+    if not isinstance(name, str):
+        raise settings.problem(f"{where}.name", f"must be a string, got {name!r}")
+    vec = {k: _vec3(spec[k], f"{where}.{k}") for k in OBSTACLE_FIELDS[kind] if k != "radius"}
     if kind == "sphere":
-        radius = float(spec["radius"])
+        radius = settings.coerce(spec["radius"], float, f"{where}.radius")
         if not radius > 0:
-            raise ValueError(f"obstacle {name}: radius must be positive")
-        return name, Sphere(_vec3(spec["center"]), radius)
+            raise settings.problem(f"{where}.radius", f"must be > 0, got {radius}")
+        return name, Sphere(vec["center"], radius)
     if kind == "box":
-        low, high = _vec3(spec["low"]), _vec3(spec["high"])
-        if not all(lo < hi for lo, hi in zip(low, high, strict=True)):
-            raise ValueError(f"obstacle {name}: low must be below high")
-        return name, Box(low, high)
-    normal = _vec3(spec["normal"])
-    if not np.linalg.norm(normal) > 0:
-        raise ValueError(f"obstacle {name}: normal must be non-zero")
-    return name, Plane(_vec3(spec["point"]), normal)
+        if not all(lo < hi for lo, hi in zip(vec["low"], vec["high"], strict=True)):
+            raise settings.problem(where, "low must be below high")
+        return name, Box(vec["low"], vec["high"])
+    if not np.linalg.norm(vec["normal"]) > 0:
+        raise settings.problem(f"{where}.normal", "must be non-zero")
+    return name, Plane(vec["point"], vec["normal"])

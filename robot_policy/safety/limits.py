@@ -1,31 +1,53 @@
 """The joint limits the safety filter enforces, and where each number comes from.
 
-The Panda URDF declares position and velocity limits only. Franka's datasheet gives joint
-acceleration limits of 7.5-20 rad/s² and jerk limits of 3750-10000 rad/s³; the defaults here
-take round values from that range (10 rad/s², 5000 rad/s³) and halve them via
-`DEFAULT_DYNAMICS_SCALE`, because a learned policy has no business driving the arm at its rated
-maxima and libfranka aborts motions that exceed them. The gripper is one more "joint": the
-finger opening width in metres, named `GRIPPER`.
+A URDF declares position and velocity limits only, so acceleration and jerk come from the
+robot's `config/safety/<robot>.yaml` (`limits:`, read through `LimitSettings`). The code
+fallbacks are conservative datasheet-level values (10 rad/s², 5000 rad/s³) halved via
+`DEFAULT_DYNAMICS_SCALE`, because a learned policy has no business driving an arm at its rated
+maxima. The gripper is one more "joint": the finger opening width in metres, named `GRIPPER`.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
 
 from robot_policy.robots.description import GRIPPER, RobotDescription
+from robot_policy.settings import load, setting
 
-FRANKA_ACCELERATION = 10.0  # rad/s², datasheet-level
-FRANKA_JERK = 5000.0  # rad/s³, datasheet-level
+DATASHEET_ACCELERATION = 10.0  # rad/s², datasheet-level for a 7-dof collaborative arm
+DATASHEET_JERK = 5000.0  # rad/s³, datasheet-level
 DEFAULT_DYNAMICS_SCALE = 0.5
+DEFAULT_ACCELERATION = DATASHEET_ACCELERATION * DEFAULT_DYNAMICS_SCALE
+DEFAULT_JERK = DATASHEET_JERK * DEFAULT_DYNAMICS_SCALE
 DEFAULT_MARGIN = 0.05  # rad kept clear of each URDF position limit
-# Width-command smoothing for the Franka Hand (50 mm/s per finger); the datasheet gives no
-# acceleration or jerk, so these are ours, with jerk high enough to never bind at 100 Hz.
+# Width-command smoothing for a parallel gripper; datasheets give no acceleration or jerk, so
+# these are ours, with jerk high enough to never bind at 100 Hz.
 GRIPPER_ACCELERATION = 1.0  # m/s²
 GRIPPER_JERK = 200.0  # m/s³
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """The `limits:` section of a safety YAML: `SafetyLimits.from_robot`'s keywords."""
+
+    margin: float = setting(DEFAULT_MARGIN, "rad kept clear of each URDF position limit", low=0.0)
+    velocity_scale: float = setting(1.0, "URDF velocity limits times this", high=1.0)
+    acceleration: float | tuple[float, ...] = setting(
+        DEFAULT_ACCELERATION, "rad/s² for every arm joint: one value or one per arm joint"
+    )
+    jerk: float | tuple[float, ...] = setting(
+        DEFAULT_JERK, "rad/s³ for every arm joint: one value or one per arm joint"
+    )
+    gripper_min_width: float = setting(0.0, "m", low=0.0)
+    gripper_max_width: float | None = setting(None, "m; None = the URDF's", low=0.0)
+    gripper_acceleration: float = setting(GRIPPER_ACCELERATION, "m/s² of the width command")
+    gripper_jerk: float = setting(GRIPPER_JERK, "m/s³ of the width command")
+
+    def keywords(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -80,8 +102,8 @@ class SafetyLimits:
         description: RobotDescription,
         margin: float = DEFAULT_MARGIN,
         velocity_scale: float = 1.0,
-        acceleration: float | Sequence[float] = FRANKA_ACCELERATION * DEFAULT_DYNAMICS_SCALE,
-        jerk: float | Sequence[float] = FRANKA_JERK * DEFAULT_DYNAMICS_SCALE,
+        acceleration: float | Sequence[float] = DEFAULT_ACCELERATION,
+        jerk: float | Sequence[float] = DEFAULT_JERK,
         gripper_min_width: float = 0.0,
         gripper_max_width: float | None = None,
         gripper_acceleration: float = GRIPPER_ACCELERATION,
@@ -114,12 +136,7 @@ class SafetyLimits:
 
     @classmethod
     def from_dict(cls, description: RobotDescription, config: Mapping[str, object]) -> SafetyLimits:
-        """`from_robot` driven by a config mapping (e.g. a YAML `safety:` section).
-
-        Unknown keys raise so that a typo cannot silently leave a limit at its default.
-        """
-        allowed = set(inspect.signature(cls.from_robot).parameters) - {"description"}
-        unknown = sorted(set(config) - allowed)
-        if unknown:
-            raise ValueError(f"unknown safety limit keys {unknown}; allowed: {sorted(allowed)}")
-        return cls.from_robot(description, **config)  # type: ignore[arg-type]
+        """`from_robot` driven by a config mapping (a YAML `limits:` section), loaded strictly
+        through `LimitSettings`: a typo cannot silently leave a limit at its default."""
+        settings = load(LimitSettings, config, "limits")
+        return cls.from_robot(description, **settings.keywords())  # type: ignore[arg-type]
