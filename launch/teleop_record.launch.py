@@ -7,48 +7,21 @@ override a few. The keyboard (and the SpaceMouse's record/discard keys) read a t
 for those, or use the gamepad.
 """
 
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.parameter_descriptions import ParameterValue
-from launch_ros.substitutions import FindPackageShare
+from launch.substitutions import LaunchConfiguration
 
-from robot_policy.graph.launch_support import graph_node
+from launch import LaunchDescription
+from robot_policy.graph.launch_support import cell, text
 
 
 def generate_launch_description() -> LaunchDescription:
     task = LaunchConfiguration("task")
-    return LaunchDescription(
-        [
-            DeclareLaunchArgument(
-                "graph",
-                default_value=PathJoinSubstitution(
-                    [FindPackageShare("robot_policy"), "config", "teleop_record_graph.yaml"]
-                ),
-                description="graph parameter file",
-            ),
-            DeclareLaunchArgument("root", description="dataset folder (created or appended to)"),
-            DeclareLaunchArgument(
-                "device",
-                default_value="gamepad",
-                description="keyboard|gamepad|spacemouse|scripted",
-            ),
-            DeclareLaunchArgument("task", default_value="push", description="reach, push, lift"),
-            DeclareLaunchArgument(
-                "task_text",
-                default_value="push the red cube to the green target",
-                description="instruction stored with every frame",
-            ),
-            DeclareLaunchArgument("use_sim_time", default_value="false"),
-            graph_node("sim_node", {"task": task}),
-            graph_node("control_node", {}),
-            graph_node("teleop_node", {"device": LaunchConfiguration("device"), "task": task}),
-            graph_node(
-                "recorder_node",
-                {
-                    "root": ParameterValue(LaunchConfiguration("root"), value_type=str),
-                    "task_text": ParameterValue(LaunchConfiguration("task_text"), value_type=str),
-                },
-            ),
-        ]
+    return cell(
+        "teleop_record_graph.yaml",
+        ("root", "device", "task", "task_text"),
+        {
+            "sim_node": {"task": task},
+            "control_node": {},
+            "teleop_node": {"device": LaunchConfiguration("device"), "task": task},
+            "recorder_node": {"root": text("root"), "task_text": text("task_text")},
+        },
     )

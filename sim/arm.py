@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pybullet as p
 
+from robot_policy.robots import DEFAULT_ROBOT
+
 from .config import SimConfig
 from .env import ArmEnv
 from .scene import PHYSICS_HZ
@@ -36,9 +38,10 @@ class SimArm:
         image_size: tuple[int, int] = (96, 96),
         sim_config: SimConfig | None = None,
         allow_nonzero_end_velocity: bool = True,
+        robot: str = DEFAULT_ROBOT,
     ) -> None:
         self.env: ArmEnv = (sim_config or SimConfig()).make_env(
-            task, cameras=cameras, image_size=image_size
+            task, cameras=cameras, image_size=image_size, robot=robot
         )
         self.robot = self.env.robot
         self.controller_joints = self.robot.command_names

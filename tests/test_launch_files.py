@@ -13,24 +13,10 @@ import pytest
 import yaml
 
 from robot_policy.graph.runner import graph_nodes
-from robot_policy.nodes import (
-    control_node,
-    perception_node,
-    policy_node,
-    recorder_node,
-    sim_node,
-    teleop_node,
-)
+from robot_policy.nodes.parameters import SCHEMAS, declared
 
 ROOT = Path(__file__).resolve().parents[1]
-DECLARED = {
-    "sim_node": set(sim_node.PARAMETERS),
-    "policy_node": set(policy_node.PARAMETERS),
-    "control_node": set(control_node.PARAMETERS),
-    "perception_node": set(perception_node.PARAMETERS) | {"crop"},
-    "teleop_node": set(teleop_node.PARAMETERS),
-    "recorder_node": set(recorder_node.PARAMETERS),
-}
+DECLARED = {node: {p.name for p in declared(node)} for node in SCHEMAS}
 COMMON = {"use_sim_time"}
 
 
@@ -53,20 +39,31 @@ def test_graph_files_set_only_declared_parameters(graph):
 
 
 def launch_calls(path: Path) -> tuple[list[tuple[str, set[str]]], set[str], set[str]]:
-    """(graph_node executable + override keys, declared arguments, read arguments)."""
+    """(executable + override keys, declared arguments, read arguments) of a launch file's
+    `cell(graph_file, arguments, nodes)` call."""
     tree = ast.parse(path.read_text())
-    nodes, declared, read = [], set(), set()
+    nodes, declared, read = [], {"graph", "use_sim_time"}, set()
     for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
         name = getattr(call.func, "id", None)
-        if name == "graph_node":
-            executable = call.args[0].value
-            keys = {k.value for k in call.args[1].keys}
-            nodes.append((executable, keys))
-        elif name == "DeclareLaunchArgument":
-            declared.add(call.args[0].value)
-        elif name == "LaunchConfiguration":
+        if name == "cell":
+            declared |= {a.value for a in call.args[1].elts}
+            for executable, overrides in zip(call.args[2].keys, call.args[2].values, strict=True):
+                nodes.append((executable.value, {k.value for k in overrides.keys}))
+        elif name in ("LaunchConfiguration", "text"):
             read.add(call.args[0].value)
     return nodes, declared, read
+
+
+def test_every_offered_argument_is_declared_once():
+    # launch_support imports `launch`, which is not installed here: read its table statically.
+    support = ast.parse((ROOT / "robot_policy/graph/launch_support.py").read_text())
+    (table,) = (
+        n.value for n in support.body if isinstance(n, ast.AnnAssign) and n.target.id == "ARGUMENTS"
+    )
+    offered = set()
+    for launch in (ROOT / "launch").glob("*.launch.py"):
+        offered |= launch_calls(launch)[1]
+    assert offered - {"graph", "use_sim_time"} <= {k.value for k in table.keys}
 
 
 @pytest.mark.parametrize("launch", sorted((ROOT / "launch").glob("*.launch.py")), ids=str)
@@ -81,8 +78,13 @@ def test_launch_files_start_declared_nodes_with_declared_parameters(launch):
     )
     graph = graph_nodes(ROOT / "config" / graph_default.strip('"'))
     for executable, keys in nodes:
-        assert f'"{executable}"' in setup, f"{executable} is not an installed executable"
+        # setup.py installs one console script per robot_policy/nodes/*_node.py
+        installed = (
+            executable.endswith("_node")
+            and (ROOT / "robot_policy" / "nodes" / f"{executable}.py").is_file()
+        )
+        assert installed and "nodes/*_node.py" in setup, f"{executable} is not installed"
         assert executable in graph, f"{launch.name} starts {executable}, not in its graph file"
         assert keys <= DECLARED[executable], sorted(keys - DECLARED[executable])
     assert {n for n, _ in nodes} == set(graph), "launch file and graph file start different nodes"
-    assert read | {"graph", "use_sim_time"} <= declared, sorted(read - declared)
+    assert read <= declared, sorted(read - declared)

@@ -171,12 +171,12 @@ def test_calibration_formats_agree_and_resolve_paths(tmp_path):
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"ouput_size": [96, 96]}, "unknown perception keys ['ouput_size']"),
+        ({"ouput_size": [96, 96]}, "unknown keys ['ouput_size']"),
         ({"output_size": [0, 96]}, "output_size"),
         ({"output_size": [96]}, "output_size"),
         ({"crop": [0, 0, 0, 10]}, "crop"),
         ({"crop": [-1, 0, 10, 10]}, "crop"),
-        ({"calibration": 3}, "calibration must be a path or a mapping"),
+        ({"calibration": 3}, "calibration: must be a path or a mapping"),
         ({"calibration": {"width": 640, "height": 480, "k": [1.0] * 8}}, "camera_matrix needs 9"),
         ({"calibration": {"width": 640, "height": 480, "kk": K}}, "unknown calibration keys"),
         (

@@ -71,7 +71,7 @@ def run(iterations: int = 20000, cbf_iterations: int = 5000) -> dict[str, float]
     `filter_cbf_us_*`: the workspace box and three obstacles."""
     scenes = {
         "filter": SafetyConfig(workspace=None, obstacles=()),
-        "filter_default": SafetyConfig(),
+        "filter_default": SafetyConfig.for_robot(),
         "filter_cbf": SafetyConfig.from_dict(CBF_SCENE),
     }
     result: dict[str, float] = {}

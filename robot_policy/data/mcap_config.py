@@ -6,13 +6,15 @@ feature from every imported episode.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from robot_policy.features import IMAGE_PREFIX
+from robot_policy.settings import check_keys, from_yaml, load, problem, setting
+
+CLOCKS = ("log_time", "header")
+SPLITS = ("bag", "gap")
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,31 @@ class TopicFeature:
 
 
 @dataclass(frozen=True)
+class EpisodeSettings:
+    """The `episodes:` section: where one episode ends and the next begins."""
+
+    split: str = setting("bag", "bag: one episode per bag; gap: split at pauses", choices=SPLITS)
+    topic: str | None = setting(None, "gap: the topic whose pauses split episodes")
+    gap_s: float = setting(1.0, "gap: s of silence on `topic` that ends an episode", low=1e-9)
+
+    def __post_init__(self) -> None:
+        if self.split == "gap" and not (self.topic or "").startswith("/"):
+            raise ValueError(f"episodes.split 'gap' needs episodes.topic, got {self.topic!r}")
+
+
+@dataclass(frozen=True)
+class ImportSettings:
+    """config/mcap_import.yaml as written (`ImportConfig` is what the importer uses)."""
+
+    fps: int | None = setting(None, "dataset frame rate (required)", low=1)
+    task: str | None = setting(None, "the instruction stored with every frame (required)")
+    robot_type: str | None = setting(None, "robot_type stored in the dataset's info")
+    clock: str = setting("log_time", "which time orders messages", choices=CLOCKS)
+    episodes: EpisodeSettings = field(default_factory=EpisodeSettings)
+    features: dict[str, Any] = setting({}, "feature name -> {topic, field, joints, names}")
+
+
+@dataclass(frozen=True)
 class ImportConfig:
     fps: int
     task: str
@@ -49,66 +76,34 @@ class ImportConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> ImportConfig:
-        try:
-            with open(path, encoding="utf-8") as f:
-                data = yaml.safe_load(f)
-        except FileNotFoundError:
-            raise ValueError(f"no import config at {path}") from None
-        except yaml.YAMLError as err:
-            raise ValueError(f"{path}: not valid YAML: {err}") from err
-        try:
-            return cls.from_dict(data)
-        except ValueError as err:
-            raise ValueError(f"{path}: {err}") from err
+        if not Path(path).is_file():
+            raise ValueError(f"no import config at {path}")
+        return cls.from_settings(from_yaml(ImportSettings, path), str(path))
 
     @classmethod
     def from_dict(cls, data: Any) -> ImportConfig:
-        top = _mapping(
-            data, "the config", {"fps", "task", "robot_type", "clock", "episodes", "features"}
-        )
-        fps = top.get("fps")
-        if not isinstance(fps, int) or isinstance(fps, bool) or fps <= 0:
-            raise ValueError(f"fps must be a positive integer, got {fps!r}")
-        task = top.get("task")
-        if not isinstance(task, str) or not task:
-            raise ValueError(f"task must be a non-empty string, got {task!r}")
-        clock = top.get("clock", "log_time")
-        if clock not in ("log_time", "header"):
-            raise ValueError(f"clock must be 'log_time' or 'header', got {clock!r}")
-        episodes = _mapping(top.get("episodes", {}), "episodes", {"split", "topic", "gap_s"})
-        split = episodes.get("split", "bag")
-        if split not in ("bag", "gap"):
-            raise ValueError(f"episodes.split must be 'bag' or 'gap', got {split!r}")
-        gap_topic = episodes.get("topic")
-        gap_s = episodes.get("gap_s", 1.0)
-        if split == "gap":
-            if not isinstance(gap_topic, str) or not gap_topic.startswith("/"):
-                raise ValueError(f"episodes.split 'gap' needs episodes.topic, got {gap_topic!r}")
-            if not isinstance(gap_s, int | float) or gap_s <= 0:
-                raise ValueError(f"episodes.gap_s must be a positive number, got {gap_s!r}")
-        raw = _mapping(top.get("features"), "features", None)
-        if not raw:
-            raise ValueError("features must map at least one feature to a topic")
-        features = tuple(_feature(key, spec) for key, spec in raw.items())
-        robot_type = top.get("robot_type")
-        if robot_type is not None and not isinstance(robot_type, str):
-            raise ValueError(f"robot_type must be a string or null, got {robot_type!r}")
-        return cls(fps, task, features, robot_type, clock, split, gap_topic, float(gap_s))
+        return cls.from_settings(load(ImportSettings, data, ""))
 
-
-def _mapping(value: Any, what: str, allowed: set[str] | None) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ValueError(f"{what} must be a mapping, got {value!r}")
-    unknown = sorted(set(value) - allowed) if allowed is not None else []
-    if unknown:
-        raise ValueError(f"{what}: unknown keys {unknown} (known: {sorted(allowed or ())})")
-    return value
+    @classmethod
+    def from_settings(cls, s: ImportSettings, where: str = "") -> ImportConfig:
+        try:
+            if s.fps is None or s.task is None:
+                raise problem("fps" if s.fps is None else "task", "is required")
+            if not s.task:
+                raise problem("task", "must be a non-empty string")
+            if not s.features:
+                raise problem("features", "must map at least one feature to a topic")
+            features = tuple(_feature(key, spec) for key, spec in s.features.items())
+        except ValueError as err:
+            raise problem(where, str(err)) from err
+        e = s.episodes
+        return cls(s.fps, s.task, features, s.robot_type, s.clock, e.split, e.topic, e.gap_s)
 
 
 def _feature(key: Any, spec: Any) -> TopicFeature:
     if not isinstance(key, str) or "/" in key:
         raise ValueError(f"feature name {key!r} must be a string without '/'")
-    spec = _mapping(spec, f"feature {key!r}", {"topic", "field", "joints", "names"})
+    spec = check_keys(spec, {"topic", "field", "joints", "names"}, f"features.{key}")
     topic = spec.get("topic")
     if not isinstance(topic, str) or not topic.startswith("/"):
         raise ValueError(f"feature {key!r}: topic must be an absolute topic name, got {topic!r}")

@@ -34,10 +34,11 @@ from robot_policy.graph.referee import (
 )
 from robot_policy.graph.runner import Graph
 from robot_policy.nodes.common import STATE_QOS
+from robot_policy.settings import config_path
 from robot_policy.sim import SimConfig
 from robot_policy.sim.tasks import TASK_SPECS
 
-RECORD_GRAPH = Path(__file__).resolve().parents[2] / "config" / "teleop_record_graph.yaml"
+RECORD_GRAPH = config_path("teleop_record_graph.yaml")
 POLL = 0.05  # s between checks of the sim's success latch and the recorder's status
 
 

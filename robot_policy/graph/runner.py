@@ -21,6 +21,8 @@ from typing import IO, Any
 
 import yaml
 
+from robot_policy.settings import config_path, from_flat
+
 NODES = (
     "sim_node",
     "perception_node",
@@ -31,7 +33,7 @@ NODES = (
 )
 ALL_NODES_KEY = "/**"
 # The simulated cell, as `robot-policy eval --ros` and the demo run it.
-DEFAULT_GRAPH = Path(__file__).resolve().parents[2] / "config" / "sim_graph.yaml"
+DEFAULT_GRAPH = config_path("sim_graph.yaml")
 
 
 def _die_with_parent() -> None:
@@ -84,6 +86,76 @@ def parameter_arguments(node: str, overrides: Mapping[str, Any]) -> list[str]:
         text = text.removesuffix("\n...").removesuffix("...").strip()
         args += ["-p", f"{node}:{name}:={text}"]
     return args
+
+
+def _flat(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested YAML groups as dotted names (`scheduler: {interpolate: true}`), as rcl reads them."""
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, Mapping):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def effective_parameters(
+    config: str | Path, overrides: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """What every node of graph `config` will run with, and where each value comes from.
+
+    {node: {parameter: {"value", "default", "source": "default"|"file"|"override",
+    "description"}}}; `/**` entries count as the file's for every node. A name the node does
+    not declare, or a bad value, is a GraphError (the node would refuse to start).
+    """
+    from robot_policy.nodes.parameters import SCHEMAS, declared
+
+    data = yaml.safe_load(Path(config).read_text())
+    common = _flat((data.get(ALL_NODES_KEY) or {}).get("ros__parameters") or {})
+    result: dict[str, dict[str, dict[str, Any]]] = {}
+    for node in graph_nodes(config):
+        params = {p.name: p for p in declared(node)}
+        file = _flat(data[node]["ros__parameters"] or {})
+        given = _flat((overrides or {}).get(node, {}))
+        unknown = sorted((set(file) | set(given)) - set(params))
+        if unknown:
+            raise GraphError(f"{config}: {node} declares no parameters {unknown}")
+        table = {}
+        for name, p in params.items():
+            source = "override" if name in given else "file" if name in file else "default"
+            value = given.get(name, file.get(name, common.get(name, p.default)))
+            if name in common and source == "default":
+                source = "file"
+            table[name] = {
+                "value": value,
+                "default": p.default,
+                "source": source,
+                "description": p.description,
+            }
+        try:
+            from_flat(SCHEMAS[node][0], {k: v["value"] for k, v in table.items()}, node)
+        except ValueError as err:
+            raise GraphError(f"{config}: {err}") from err
+        result[node] = table
+    return result
+
+
+def format_parameters(parameters: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
+    """`effective_parameters` for people: one line per parameter, changed values marked."""
+    lines = []
+    for node, table in parameters.items():
+        lines.append(f"{node}:")
+        width = max((len(n) for n in table), default=0)
+        for name, entry in table.items():
+            value = yaml.safe_dump(_plain(entry["value"]), default_flow_style=True, width=10**6)
+            value = value.strip().removesuffix("...").strip()
+            mark = "" if entry["source"] == "default" else f"  [{entry['source']}]"
+            lines.append(f"  {name:<{width}}  {value}{mark}  # {entry['description']}")
+    return "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 class Graph:

@@ -10,15 +10,17 @@ robot_state_publisher and rviz, which subscribe reliable, still match.
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sys
-from collections.abc import Callable, Mapping
-from typing import Any
+import typing
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, TypeVar
 
 import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
@@ -30,6 +32,10 @@ from rclpy.qos import (
     qos_profile_sensor_data,
 )
 from rclpy.signals import SignalHandlerOptions
+
+from robot_policy import settings
+
+T = TypeVar("T")
 
 SENSOR_QOS = qos_profile_sensor_data
 STATE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -64,41 +70,68 @@ def to_stamp(seconds: float) -> Time:
     return Time(sec=sec, nanosec=min(int(round((seconds - sec) * 1e9)), 999_999_999))
 
 
-def declare_parameters(node: Node, table: Mapping[str, tuple[Any, str]]) -> dict[str, Any]:
-    """Declare `name: (default, description)` parameters and return their values.
+_ARRAY_TYPES = {
+    bool: Parameter.Type.BOOL_ARRAY,
+    int: Parameter.Type.INTEGER_ARRAY,
+    float: Parameter.Type.DOUBLE_ARRAY,
+    str: Parameter.Type.STRING_ARRAY,
+}
+_INT_LIMIT = 2**63 - 1
 
-    Typed by the default but declared with dynamic typing and coerced here, because YAML
-    writes `10` for a rate that rclpy would then refuse as an integer where a double was
-    declared. An empty-list default is declared as a string array (rclpy cannot infer a type
-    from []) and reads back as [].
+
+def descriptor(p: settings.Parameter) -> ParameterDescriptor:
+    """A ParameterDescriptor from a schema field: description, range, choices as text.
+
+    Dynamically typed (and coerced by `settings.from_flat`), because YAML writes `10` for a
+    rate that rclpy would then refuse as an integer where a double was declared.
     """
+    d = ParameterDescriptor(description=p.description, dynamic_typing=True)
+    if p.choices is not None:
+        d.additional_constraints = f"one of: {', '.join(map(str, p.choices))}"
+    if p.low is not None or p.high is not None:
+        if p.type is int:
+            low = -_INT_LIMIT if p.low is None else int(p.low)
+            d.integer_range = [IntegerRange(from_value=low, to_value=_high(p, _INT_LIMIT))]
+        elif p.type is float:
+            low = -math.inf if p.low is None else float(p.low)
+            d.floating_point_range = [
+                FloatingPointRange(from_value=low, to_value=float(_high(p, math.inf)))
+            ]
+    return d
+
+
+def _high(p: settings.Parameter, unbounded: float) -> float:
+    return unbounded if p.high is None else type(unbounded)(p.high)
+
+
+def declare_parameters(node: Node, schema: type[T], exclude: Collection[str] = ()) -> T:
+    """Declare every flattened field of the dataclass `schema` (but `exclude`), read the
+    values back and return them as a validated `schema` instance, so a bad value is a clear
+    startup error naming the parameter. An empty-list default is declared typed by its
+    element (rclpy cannot infer a type from []) and reads back as []."""
     values: dict[str, Any] = {}
-    for name, (default, description) in table.items():
-        descriptor = ParameterDescriptor(description=description, dynamic_typing=True)
-        if isinstance(default, list) and not default:
-            descriptor.dynamic_typing = False
-            node.declare_parameter(name, Parameter.Type.STRING_ARRAY, descriptor)
-            try:
-                values[name] = list(node.get_parameter(name).value)
-            except ParameterUninitializedException:
-                values[name] = []
+    for p in settings.flatten(schema):
+        if p.name in exclude:
             continue
-        node.declare_parameter(name, default, descriptor)
-        value = node.get_parameter(name).value
-        if isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ValueError(f"parameter {name!r} must be true or false, got {value!r}")
-        elif isinstance(default, (int, float, str)):
+        d = descriptor(p)
+        default = list(p.default) if isinstance(p.default, tuple | list) else p.default
+        if isinstance(default, list) and not default:
+            d.dynamic_typing = False
+            (item,) = set(typing.get_args(p.type)) - {Ellipsis} or {str}
+            node.declare_parameter(p.name, _ARRAY_TYPES.get(item, Parameter.Type.STRING_ARRAY), d)
             try:
-                value = type(default)(value)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(
-                    f"parameter {name!r}: {value!r} is not a {type(default).__name__}"
-                ) from exc
-        elif isinstance(default, list):
-            value = list(value)
-        values[name] = value
-    return values
+                values[p.name] = list(node.get_parameter(p.name).value)
+            except ParameterUninitializedException:
+                values[p.name] = []
+            continue
+        node.declare_parameter(p.name, default, d)
+        value = node.get_parameter(p.name).value
+        values[p.name] = (
+            list(value)
+            if not isinstance(value, str | bytes) and hasattr(value, "__len__")
+            else value
+        )
+    return settings.from_flat(schema, values, node.get_name())
 
 
 def node_main(factory: Callable[[], Node]) -> Callable[[list[str] | None], int]:

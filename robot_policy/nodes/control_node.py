@@ -37,82 +37,39 @@ from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from robot_policy.nodes import common
 from robot_policy.nodes.chunk_msgs import ChunkRejected, chunk_from_msg
-from robot_policy.nodes.common import (
-    COMMAND_QOS,
-    SENSOR_QOS,
-    STATE_QOS,
-    declare_parameters,
-    diagnostics,
-    node_main,
-    to_seconds,
-    to_stamp,
-)
-from robot_policy.robots import GRIPPER
+from robot_policy.nodes.parameters import CONTROL_NODE_UNUSED, ControlNodeParameters
+from robot_policy.recent import RecentWindow
+from robot_policy.robots import GRIPPER, load_robot
 from robot_policy.runtime.chunks import TimedChunk
 from robot_policy.runtime.control_loop import ControlLoop, Observed
-from robot_policy.runtime.controller import ControlConfig, Controller
+from robot_policy.runtime.controller import Controller
 from robot_policy.runtime.rate_loop import RateLoop, realtime_priority
 from robot_policy.safety import SafetyConfig
 
-PARAMETERS = {
-    "rate_hz": (100.0, "control loop rate"),
-    "thread_priority": (
-        0,
-        "SCHED_FIFO priority of the loop thread (ros2_control's is 50); 0 = normal scheduling",
-    ),
-    "hold_timeout": (0.1, "s without a chunk covering now before holding"),
-    "stop_timeout": (0.5, "s without a chunk before braking to a stop"),
-    "scheduler.strategy": ("receding", "chunk stitching: receding or ensemble"),
-    "scheduler.n_action_steps": (8, "actions of a chunk executed before the next is due"),
-    "scheduler.ensemble_decay": (0.01, "ACT's m in w_i = exp(-m*i)"),
-    "scheduler.stale_margin": (0.0, "s of lead time: actions due before arrival + margin drop"),
-    "scheduler.interpolate": (True, "interpolate between a chunk's actions at the loop rate"),
-    "output": ("joint_trajectory", "joint_trajectory (JTC) or commands (forward controller)"),
-    "controller": (
-        "arm_controller",
-        "arm controller name: /<controller>/joint_trajectory|commands",
-    ),
-    "joints": ([], "controller joints in its order; [] = the robot's (arm joints + gripper)"),
-    "gripper_controller": ("", "if set, the gripper width goes to /<this>/commands instead"),
-    "send_velocities": (True, "JTC output: add the filter's velocity to each point"),
-    "chunk_topic": ("/policy/action_chunk", "where chunks arrive"),
-    "teleop_topic": (
-        "/teleop/action_chunk",
-        "operator chunks; while they keep coming they override the policy ('' = none)",
-    ),
-    "teleop_timeout": (0.2, "s after the last operator chunk before the policy may resume"),
-    "autostart": (True, "start commanding once the first joint state arrives"),
-    "safety_config": (
-        "",
-        "safety YAML (limits, workspace box, obstacles, energy tank; see config/safety/); "
-        "'' = the built-in defaults, identical to config/safety/panda.yaml",
-    ),
-}
 STATUS_PERIOD = 0.5
-_HISTORY = 3000  # samples behind the percentiles: the last 30 s at 100 Hz
 
 
 class ControlNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("control_node", **kwargs)
-        p = declare_parameters(self, PARAMETERS)
-        sched = {k.split(".", 1)[1]: v for k, v in p.items() if k.startswith("scheduler.")}
-        self.config = ControlConfig.from_dict(
-            {
-                "rate_hz": p["rate_hz"],
-                "hold_timeout": p["hold_timeout"],
-                "stop_timeout": p["stop_timeout"],
-                "scheduler": sched,
-            }
-        )
-        self.safety = (
-            SafetyConfig.from_yaml(p["safety_config"]) if p["safety_config"] else SafetyConfig()
-        )
-        self.robot = self.safety.description
+        p = common.declare_parameters(self, ControlNodeParameters, exclude=CONTROL_NODE_UNUSED)
+        self.parameters = p
+        self.config = p.control()
+        if p.safety_config:
+            self.safety = SafetyConfig.from_yaml(p.safety_config)
+            if self.safety.robot != p.robot:
+                raise ValueError(
+                    f"safety_config {p.safety_config} is for robot {self.safety.robot!r}, "
+                    f"the node's robot is {p.robot!r}"
+                )
+        else:
+            self.safety = SafetyConfig.for_robot(p.robot)
+        self.robot = load_robot(p.robot)
         self.names = self.robot.command_names  # the policy's action order
-        controller_joints = p["joints"] or list(self.names)
-        self.gripper_controller = p["gripper_controller"]
+        controller_joints = list(p.joints) or list(self.names)
+        self.gripper_controller = p.gripper_controller
         expected = [n for n in self.names if not (self.gripper_controller and n == GRIPPER)]
         if sorted(controller_joints) != sorted(expected):
             raise ValueError(
@@ -121,61 +78,57 @@ class ControlNode(Node):
             )
         self.output_order = [self.names.index(n) for n in controller_joints]
         self.controller_joints = controller_joints
-        self.output = p["output"]
-        if self.output not in ("joint_trajectory", "commands"):
-            raise ValueError(f"output must be joint_trajectory or commands, got {self.output!r}")
-        self.send_velocities = p["send_velocities"]
+        self.output = p.output
+        self.send_velocities = p.send_velocities
         self._lock = threading.Lock()
         self._new_controller()
-        self._enabled = bool(p["autostart"])
+        self._enabled = bool(p.autostart)
         self._state: dict[str, float] | None = None
         self._state_stamp = -math.inf
         self._state_received = -math.inf  # node-clock time the latest state arrived
         self._state_count = 0  # joint states received; the loop takes each one once
         self._given_count = 0
         self._chunks = {"accepted": 0, "ignored": 0, "rejected": 0, "overridden": 0, "teleop": 0}
-        self.teleop_timeout = p["teleop_timeout"]
+        self.teleop_timeout = p.teleop_timeout
         self._last_teleop = -math.inf
         self._last_rejection = ""
-        self._tick_ms: deque[float] = deque(maxlen=_HISTORY)
+        self._tick_ms = RecentWindow()
         # Age of the measured state behind each command when it is sent (DDS + wait for the
         # tick + compute), and of each chunk's observation when the chunk arrives (inference).
-        self._state_age_ms: deque[float] = deque(maxlen=_HISTORY)
-        self._chunk_age_ms: deque[float] = deque(maxlen=_HISTORY)
+        self._state_age_ms = RecentWindow()
+        self._chunk_age_ms = RecentWindow()
 
-        controller = p["controller"]
+        controller = p.controller
         if self.output == "joint_trajectory":
             self.command_pub = self.create_publisher(
-                JointTrajectory, f"/{controller}/joint_trajectory", COMMAND_QOS
+                JointTrajectory, f"/{controller}/joint_trajectory", common.COMMAND_QOS
             )
         else:
             self.command_pub = self.create_publisher(
-                Float64MultiArray, f"/{controller}/commands", COMMAND_QOS
+                Float64MultiArray, f"/{controller}/commands", common.COMMAND_QOS
             )
         self.gripper_pub = (
             self.create_publisher(
-                Float64MultiArray, f"/{self.gripper_controller}/commands", COMMAND_QOS
+                Float64MultiArray, f"/{self.gripper_controller}/commands", common.COMMAND_QOS
             )
             if self.gripper_controller
             else None
         )
-        self.status_pub = self.create_publisher(DiagnosticArray, "/safety/status", STATE_QOS)
-        self.applied_pub = self.create_publisher(JointState, "/control/command", STATE_QOS)
-        self.create_subscription(JointState, "/joint_states", self._on_state, SENSOR_QOS)
-        self.create_subscription(JointTrajectory, p["chunk_topic"], self._on_chunk, COMMAND_QOS)
-        if p["teleop_topic"]:
+        self.status_pub = self.create_publisher(DiagnosticArray, "/safety/status", common.STATE_QOS)
+        self.applied_pub = self.create_publisher(JointState, "/control/command", common.STATE_QOS)
+        self.create_subscription(JointState, "/joint_states", self._on_state, common.SENSOR_QOS)
+        self.create_subscription(JointTrajectory, p.chunk_topic, self._on_chunk, common.COMMAND_QOS)
+        if p.teleop_topic:
             self.create_subscription(
-                JointTrajectory, p["teleop_topic"], self._on_teleop_chunk, COMMAND_QOS
+                JointTrajectory, p.teleop_topic, self._on_teleop_chunk, common.COMMAND_QOS
             )
-        self.create_subscription(Bool, "/safety/e_stop", self._on_e_stop, COMMAND_QOS)
+        self.create_subscription(Bool, "/safety/e_stop", self._on_e_stop, common.COMMAND_QOS)
         self.create_service(Trigger, "/safety/reset", self._on_reset)
         self.create_service(SetBool, "/control/enable", self._on_enable)
         self.create_timer(STATUS_PERIOD, self.publish_status)
         self._stop = threading.Event()
         self.loop = RateLoop(self.config.rate_hz)
-        self._thread_priority = p["thread_priority"]
-        if not 0 <= self._thread_priority <= 99:
-            raise ValueError(f"thread_priority must be 0..99, got {self._thread_priority}")
+        self._thread_priority = p.thread_priority
         self._realtime = False
         self._thread = threading.Thread(target=self._run, name="control-loop", daemon=True)
         self._thread.start()
@@ -198,7 +151,7 @@ class ControlNode(Node):
             return  # a driver publishing names without positions: nothing usable
         with self._lock:
             self._state = dict(zip(msg.name, msg.position, strict=True))
-            self._state_stamp = to_seconds(msg.header.stamp)
+            self._state_stamp = common.to_seconds(msg.header.stamp)
             self._state_count += 1
             self._state_received = self.now()
 
@@ -233,7 +186,7 @@ class ControlNode(Node):
                 self._chunks["overridden"] += 1
                 return
             self._inbox.append(chunk)  # the loop hands it to the controller at the next tick
-            self._chunk_age_ms.append((now - chunk.stamp) * 1e3)
+            self._chunk_age_ms.add((now - chunk.stamp) * 1e3)
 
     def _on_e_stop(self, msg: Bool) -> None:
         if msg.data:
@@ -291,8 +244,8 @@ class ControlNode(Node):
                 self._chunks["ignored"] += polled - tick.chunks_accepted
                 state_stamp = self._state_stamp
             if tick.result is not None:
-                self._state_age_ms.append((self.now() - state_stamp) * 1e3)
-                self._tick_ms.append(tick.work_s * 1e3)
+                self._state_age_ms.add((self.now() - state_stamp) * 1e3)
+                self._tick_ms.add(tick.work_s * 1e3)
 
     def measured(self) -> Observed | None:
         """The newest joint state not yet given to the loop, in action order (lock held)."""
@@ -308,7 +261,7 @@ class ControlNode(Node):
     def publish(self, command: np.ndarray, velocity: np.ndarray, now: float) -> None:
         applied = JointState(name=self.names, position=command.tolist())
         applied.velocity = velocity.tolist()
-        applied.header.stamp = to_stamp(now)
+        applied.header.stamp = common.to_stamp(now)
         self.applied_pub.publish(applied)
         arm = self.output_order
         if self.output == "joint_trajectory":
@@ -344,9 +297,6 @@ class ControlNode(Node):
                 **{k: v for k, v in stats.items()},
                 "scheduler": vars(self.controller.scheduler.stats).copy(),
             }
-            tick_ms = np.asarray(self._tick_ms)
-            state_age = np.asarray(self._state_age_ms)
-            chunk_age = np.asarray(self._chunk_age_ms)
         loop = self.loop.stats()
         values["loop"] = {
             "rate_hz": loop["rate_hz_measured"],
@@ -355,11 +305,11 @@ class ControlNode(Node):
             "deadline_misses": loop["overruns"],
             "skipped_ticks": loop["skipped_ticks"],
             "jitter_ms_p99": loop["jitter_ms_p99"],
-            "tick_ms_p99": _percentile(tick_ms, 99),
-            "obs_to_command_ms_p50": _percentile(state_age, 50),
-            "obs_to_command_ms_p99": _percentile(state_age, 99),
-            "chunk_age_ms_p50": _percentile(chunk_age, 50),
-            "chunk_age_ms_p99": _percentile(chunk_age, 99),
+            "tick_ms_p99": self._tick_ms.percentile(99),
+            "obs_to_command_ms_p50": self._state_age_ms.percentile(50),
+            "obs_to_command_ms_p99": self._state_age_ms.percentile(99),
+            "chunk_age_ms_p50": self._chunk_age_ms.percentile(50),
+            "chunk_age_ms_p99": self._chunk_age_ms.percentile(99),
         }
         return values
 
@@ -374,7 +324,7 @@ class ControlNode(Node):
         else:
             level, message = DiagnosticStatus.OK, "following chunks"
         self.status_pub.publish(
-            diagnostics(self, "control_node: safety filter", level, message, values, "arm")
+            common.diagnostics(self, "control_node: safety filter", level, message, values, "arm")
         )
 
     def close(self) -> None:
@@ -411,11 +361,7 @@ class _Inbox:
         return None
 
 
-def _percentile(samples: np.ndarray, q: float) -> float:
-    return float(np.percentile(samples, q)) if samples.size else math.nan
-
-
-main = node_main(ControlNode)
+main = common.node_main(ControlNode)
 
 if __name__ == "__main__":
     raise SystemExit(main(None))

@@ -24,49 +24,23 @@ import time
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from robot_policy.nodes.common import (
-    SENSOR_QOS,
-    STATE_QOS,
-    declare_parameters,
-    node_main,
-    to_seconds,
-    to_stamp,
-)
+from robot_policy.nodes import common
 from robot_policy.nodes.images import image_to_msg, msg_to_image
+from robot_policy.nodes.parameters import PerceptionNodeParameters
 from robot_policy.perception import OpenCVSource, PreprocessConfig, Preprocessor
 from robot_policy.recent import RecentWindow
+from robot_policy.settings import flatten
 
-PARAMETERS = {
-    "source": (
-        "topic",
-        "'topic': subscribe to /camera/<camera_name>/image_raw; otherwise an OpenCV source: "
-        "a device index ('0'), a video file path, or a stream URL",
-    ),
-    "camera_name": ("front", "camera name in the topic names /camera/<camera_name>/…"),
-    "output_size": ([96, 96], "published image [height, width]: the policy's image_size"),
-    "calibration_file": (
-        "",
-        "camera_calibration or CameraInfo YAML to undistort with; '' = no undistortion",
-    ),
-    "publish_rate": (
-        0.0,
-        "Hz at which an OpenCV source is read and published; 0 = the source's own frame rate",
-    ),
-    "frame_id": ("", "header.frame_id for OpenCV sources; '' = <camera_name>_camera"),
-}
-CROP_DESCRIPTION = (
-    "[x, y, width, height] of the undistorted input to keep; unset or [] = the largest centred "
-    "box with the output's aspect ratio"
-)
 # The preprocessing can change while running; the wiring (topics, source, rate) cannot.
 RECONFIGURABLE = ("output_size", "crop", "calibration_file")
+NAMES = {p.name for p in flatten(PerceptionNodeParameters)}
 FALLBACK_RATE_HZ = 30.0  # for sources that report no frame rate (many network streams)
 STATUS_PERIOD_S = 1.0
 
@@ -85,15 +59,12 @@ def preprocess_config(values: dict[str, Any]) -> PreprocessConfig:
 class PerceptionNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("perception_node", **kwargs)
-        param = declare_parameters(self, PARAMETERS)
-        self.declare_parameter(
-            "crop", Parameter.Type.INTEGER_ARRAY, ParameterDescriptor(description=CROP_DESCRIPTION)
-        )
+        param = common.declare_parameters(self, PerceptionNodeParameters)
         settings = {name: self._value(name) for name in RECONFIGURABLE}
         self._preprocessor = Preprocessor(preprocess_config(settings))
-        self.camera_name = str(param["camera_name"])
-        self.source_name = str(param["source"])
-        self._frame_id = param["frame_id"] or f"{self.camera_name}_camera"
+        self.camera_name = str(param.camera_name)
+        self.source_name = str(param.source)
+        self._frame_id = param.frame_id or f"{self.camera_name}_camera"
         self._counts = {"received": 0, "published": 0, "rejected": 0, "dropped": 0}
         self._reported = dict(self._counts)
         self._last_error = ""
@@ -103,12 +74,14 @@ class PerceptionNode(Node):
         self._ended = False
 
         self.image_pub = self.create_publisher(
-            Image, f"/camera/{self.camera_name}/image_policy", SENSOR_QOS
+            Image, f"/camera/{self.camera_name}/image_policy", common.SENSOR_QOS
         )
-        self.status_pub = self.create_publisher(DiagnosticArray, "/perception/status", STATE_QOS)
+        self.status_pub = self.create_publisher(
+            DiagnosticArray, "/perception/status", common.STATE_QOS
+        )
         if self.source_name == "topic":
             self.create_subscription(
-                Image, f"/camera/{self.camera_name}/image_raw", self._on_image, SENSOR_QOS
+                Image, f"/camera/{self.camera_name}/image_raw", self._on_image, common.SENSOR_QOS
             )
         else:
             calibration = self._preprocessor.config.calibration
@@ -117,7 +90,7 @@ class PerceptionNode(Node):
                 frame_size=None if calibration is None else (calibration.width, calibration.height),
                 clock=lambda: self.get_clock().now().nanoseconds * 1e-9,
             )
-            rate = float(param["publish_rate"]) or self._source.fps or FALLBACK_RATE_HZ
+            rate = float(param.publish_rate) or self._source.fps or FALLBACK_RATE_HZ
             self._read_timer = self.create_timer(1.0 / rate, self._on_tick)
         self.create_timer(STATUS_PERIOD_S, self._publish_status)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -159,14 +132,16 @@ class PerceptionNode(Node):
         except ValueError as error:
             self._reject(error)
             return
-        self._publish(image, Header(stamp=to_stamp(frame.stamp), frame_id=self._frame_id), received)
+        self._publish(
+            image, Header(stamp=common.to_stamp(frame.stamp), frame_id=self._frame_id), received
+        )
 
     def _publish(self, image: Any, header: Header, received: float) -> None:
         self.image_pub.publish(image_to_msg(image, header.stamp, header.frame_id))
         self._counts["published"] += 1
         self._processing.add((time.perf_counter() - received) * 1e3)
         now = self.get_clock().now().nanoseconds * 1e-9
-        self._age.add((now - to_seconds(header.stamp)) * 1e3)
+        self._age.add((now - common.to_seconds(header.stamp)) * 1e3)
 
     def _reject(self, error: Exception) -> None:
         self._counts["rejected"] += 1
@@ -175,7 +150,7 @@ class PerceptionNode(Node):
 
     def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
         changed = {p.name: p.value for p in parameters}
-        fixed = sorted(changed.keys() & PARAMETERS.keys() - set(RECONFIGURABLE))
+        fixed = sorted(changed.keys() & NAMES - set(RECONFIGURABLE))
         if fixed:
             return SetParametersResult(
                 successful=False, reason=f"{fixed} are fixed at start; restart the node"
@@ -233,4 +208,4 @@ class PerceptionNode(Node):
             self._source.close()
 
 
-main = node_main(PerceptionNode)
+main = common.node_main(PerceptionNode)

@@ -29,56 +29,29 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from robot_policy.features import ENV_STATE_KEY, IMAGE_PREFIX, STATE_KEY
+from robot_policy.nodes import common
 from robot_policy.nodes.chunk_msgs import chunk_to_msg
-from robot_policy.nodes.common import (
-    COMMAND_QOS,
-    SENSOR_QOS,
-    STATE_QOS,
-    declare_parameters,
-    diagnostics,
-    node_main,
-    to_seconds,
-)
 from robot_policy.nodes.images import msg_to_image
-from robot_policy.policies.inference import InferenceSettings, prepare_policy
+from robot_policy.nodes.parameters import PolicyNodeParameters
+from robot_policy.policies.inference import prepare_policy
 from robot_policy.pretrained import pretrained_path
 from robot_policy.robots import load_robot
 from robot_policy.runtime.observations import ObservationHistory
 from robot_policy.runtime.worker import InferenceError, InferenceWorker
 
-PARAMETERS = {
-    "checkpoint": ("", "checkpoint folder; '' = the shipped push_flow policy"),
-    "device": ("auto", "auto (CUDA when present), cpu or cuda"),
-    "threads": (1, "torch intra-op threads for inference (keep 1 beside a control loop)"),
-    "precision": (
-        "auto",
-        "CPU denoiser: auto, eager, fp32, bf16 or int8 (policies.inference); ignored on CUDA",
-    ),
-    "inference_steps": (0, "denoising/integration steps; 0 = the checkpoint's"),
-    "replan_period": (0.0, "s between inference requests; 0 = n_action_steps / fps"),
-    "chunk_topic": ("/policy/action_chunk", "where chunks are published"),
-    "environment_topic": ("/sim/environment_state", "observation.environment_state source"),
-    "image_topic": ("/camera/{name}/image_raw", "image topic per camera; {name} is replaced"),
-}
-
 
 class PolicyNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("policy_node", **kwargs)
-        p = declare_parameters(self, PARAMETERS)
-        checkpoint = p["checkpoint"] or str(pretrained_path())
+        p = common.declare_parameters(self, PolicyNodeParameters)
+        checkpoint = p.checkpoint or str(pretrained_path())
         # The one inference set-up (policies.inference): what `bench` times is what runs here.
         policy, self.inference = prepare_policy(
             checkpoint,
-            InferenceSettings(
-                device=p["device"],
-                precision=p["precision"],
-                threads=p["threads"],
-                inference_steps=p["inference_steps"],
-            ),
+            p,  # PolicyNodeParameters is an InferenceSettings
         )
         cfg = policy.config
-        self.robot = load_robot()
+        self.robot = load_robot(p.robot)
         self.action_names = self.robot.command_names
         if cfg.action_dim != len(self.action_names):
             raise ValueError(
@@ -97,22 +70,22 @@ class PolicyNode(Node):
         self._lock = threading.Lock()
         self._restart_time = -math.inf
         self._last_request = -math.inf
-        self.replan_period = p["replan_period"] or cfg.n_action_steps * self.dt
+        self.replan_period = p.replan_period or cfg.n_action_steps * self.dt
         self._counts = {"requests": 0, "published": 0, "dropped_old": 0, "errors": 0}
         self._last_error = ""
 
-        self.chunk_pub = self.create_publisher(JointTrajectory, p["chunk_topic"], COMMAND_QOS)
-        self.status_pub = self.create_publisher(DiagnosticArray, "/policy/status", STATE_QOS)
-        self.create_subscription(JointState, "/joint_states", self._on_state, SENSOR_QOS)
+        self.chunk_pub = self.create_publisher(JointTrajectory, p.chunk_topic, common.COMMAND_QOS)
+        self.status_pub = self.create_publisher(DiagnosticArray, "/policy/status", common.STATE_QOS)
+        self.create_subscription(JointState, "/joint_states", self._on_state, common.SENSOR_QOS)
         if ENV_STATE_KEY in cfg.state_keys:
             self.create_subscription(
-                JointState, p["environment_topic"], self._on_environment, SENSOR_QOS
+                JointState, p.environment_topic, self._on_environment, common.SENSOR_QOS
             )
         for key in cfg.camera_keys:
             name = key.removeprefix(IMAGE_PREFIX)
-            topic = p["image_topic"].format(name=name)
+            topic = p.image_topic.format(name=name)
             self.create_subscription(
-                Image, topic, lambda msg, key=key: self._on_image(key, msg), SENSOR_QOS
+                Image, topic, lambda msg, key=key: self._on_image(key, msg), common.SENSOR_QOS
             )
         self.create_service(Trigger, "/policy/restart", self._on_restart)
         self.create_timer(1.0, self._publish_status)
@@ -127,7 +100,7 @@ class PolicyNode(Node):
         except (KeyError, ValueError) as exc:
             self._report(f"joint_states unusable: {exc}")
             return
-        stamp = to_seconds(msg.header.stamp)
+        stamp = common.to_seconds(msg.header.stamp)
         with self._lock:
             self.history.add(STATE_KEY, stamp, state.astype(np.float32))
             # One action step is the shortest period: only then is the latency looked up,
@@ -141,7 +114,7 @@ class PolicyNode(Node):
         with self._lock:
             self.history.add(
                 ENV_STATE_KEY,
-                to_seconds(msg.header.stamp),
+                common.to_seconds(msg.header.stamp),
                 np.asarray(msg.position, dtype=np.float32),
             )
 
@@ -152,7 +125,7 @@ class PolicyNode(Node):
             self._report(f"{key}: {exc}")
             return
         with self._lock:
-            self.history.add(key, to_seconds(msg.header.stamp), image)
+            self.history.add(key, common.to_seconds(msg.header.stamp), image)
 
     def _lead_period(self) -> float:
         """The replan period shortened by the recent inference latency (90th percentile), so a
@@ -224,7 +197,9 @@ class PolicyNode(Node):
         values = self.status()
         level = DiagnosticStatus.WARN if self._last_error else DiagnosticStatus.OK
         message = self._last_error or "running"
-        self.status_pub.publish(diagnostics(self, "policy_node: inference", level, message, values))
+        self.status_pub.publish(
+            common.diagnostics(self, "policy_node: inference", level, message, values)
+        )
 
     def close(self) -> None:
         self._stop.set()
@@ -232,7 +207,7 @@ class PolicyNode(Node):
         self.worker.stop()
 
 
-main = node_main(PolicyNode)
+main = common.node_main(PolicyNode)
 
 if __name__ == "__main__":
     raise SystemExit(main(None))

@@ -26,11 +26,9 @@ episode in progress).
 from __future__ import annotations
 
 import json
-import math
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,31 +43,14 @@ from robot_policy.data import DatasetWriter
 from robot_policy.data.commit import DatasetLockedError
 from robot_policy.data.resample import Frame, ZeroOrderHold
 from robot_policy.features import ACTION_KEY, ENV_STATE_KEY, IMAGE_KEY, STATE_KEY
-from robot_policy.nodes.common import (
-    SENSOR_QOS,
-    STATE_QOS,
-    declare_parameters,
-    diagnostics,
-    node_main,
-    to_seconds,
-)
+from robot_policy.nodes import common
 from robot_policy.nodes.images import msg_to_image
+from robot_policy.nodes.parameters import RecorderNodeParameters
+from robot_policy.nodes.recorder_episode import Episode, Request
 from robot_policy.robots import load_robot
 
 INTERVENTION_KEY = "intervention"
 
-PARAMETERS = {
-    "root": ("", "dataset folder: created, or appended to (same fps and features)"),
-    "fps": (10, "dataset frame rate; every topic is resampled to it by timestamp"),
-    "task_text": ("", "the instruction stored with every frame (LeRobot's task string)"),
-    "cameras": ([], "cameras to record, e.g. [front, wrist]"),
-    "image_topic": ("/camera/{name}/image_raw", "image topic per camera; {name} is replaced"),
-    "environment_topic": ("/sim/environment_state", "observation.environment_state ('' = none)"),
-    "action_topic": ("/control/command", "the filtered command (sensor_msgs/JointState)"),
-    "intervention_topic": ("", "sensor_msgs/Joy whose buttons[1] is the take-over ('' = none)"),
-    "video_codec": ("libsvtav1", "PyAV encoder for camera videos"),
-    "stop_wait": (0.5, "s a stop waits for every topic to pass the stop time"),
-}
 # A camera frame older than this many frame periods at a frame time means one went missing
 # (the hold repeats the previous image); a camera keeping up is at most ~1 period old.
 DROP_AGE_PERIODS = 1.5
@@ -77,83 +58,38 @@ REPLY_TIMEOUT = 120.0  # s a service waits for the recording thread (a long epis
 _STATUS_PERIOD = 1.0
 
 
-@dataclass
-class _Request:
-    """A service request handed to the recording thread, answered through `done`."""
-
-    action: str
-    time: float
-    done: threading.Event = field(default_factory=threading.Event)
-    success: bool = False
-    message: str = ""
-
-    def answer(self, success: bool, message: str) -> None:
-        self.success, self.message = success, message
-        self.done.set()
-
-
-@dataclass
-class _Episode:
-    """Cadence figures of the episode in progress."""
-
-    requested: float
-    writes: list[float] = field(default_factory=list)  # node time each frame was written
-    frame_times: list[float] = field(default_factory=list)
-    stale: dict[str, int] = field(default_factory=dict)
-    received: dict[str, int] = field(default_factory=dict)
-
-    def report(self, cameras: list[str], period: float) -> dict[str, Any]:
-        frames = len(self.writes)
-        lag = (np.array(self.writes) - np.array(self.frame_times)) * 1e3
-        span = self.writes[-1] - self.writes[0] if frames > 1 else math.nan
-        slots = frames * len(cameras)
-        drops = sum(self.stale.get(c, 0) for c in cameras)
-        seconds = frames * period
-        return {
-            "frames": frames,
-            "seconds": seconds,
-            "origin": self.frame_times[0] if frames else None,
-            "record_hz": (frames - 1) / span if span > 0 else None,
-            "frame_latency_ms_p50": float(np.percentile(lag, 50)) if frames else None,
-            "frame_latency_ms_p99": float(np.percentile(lag, 99)) if frames else None,
-            "frame_drop_rate": drops / slots if slots else None,
-            "stale_frames": dict(self.stale),
-            "received_hz": {k: n / seconds for k, n in self.received.items()} if frames else {},
-        }
-
-
 class RecorderNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("recorder_node", **kwargs)
-        p = declare_parameters(self, PARAMETERS)
-        if not p["root"]:
+        p = common.declare_parameters(self, RecorderNodeParameters)
+        if not p.root:
             raise SystemExit("recorder_node: set the dataset folder, e.g. -p root:=/data/push")
-        if not p["task_text"]:
+        if not p.task_text:
             raise SystemExit("recorder_node: set task_text, the instruction stored per frame")
-        if p["fps"] <= 0:
+        if p.fps <= 0:
             raise SystemExit(f"recorder_node: fps must be positive, got {p['fps']}")
-        self.root = Path(p["root"]).expanduser().resolve()
-        self.fps = int(p["fps"])
-        self.task_text = p["task_text"]
-        self.video_codec = p["video_codec"]
-        self.stop_wait = float(p["stop_wait"])
-        self.robot = load_robot()
+        self.root = Path(p.root).expanduser().resolve()
+        self.fps = int(p.fps)
+        self.task_text = p.task_text
+        self.video_codec = p.video_codec
+        self.stop_wait = float(p.stop_wait)
+        self.robot = load_robot(p.robot)
         self.names = self.robot.command_names
-        self.cameras = [IMAGE_KEY.format(c) for c in p["cameras"]]
+        self.cameras = [IMAGE_KEY.format(c) for c in p.cameras]
 
-        topics = {STATE_KEY: "/joint_states", ACTION_KEY: p["action_topic"]}
-        if p["environment_topic"]:
-            topics[ENV_STATE_KEY] = p["environment_topic"]
-        for name, key in zip(p["cameras"], self.cameras, strict=True):
-            topics[key] = p["image_topic"].format(name=name)
-        if p["intervention_topic"]:
-            topics[INTERVENTION_KEY] = p["intervention_topic"]
+        topics = {STATE_KEY: "/joint_states", ACTION_KEY: p.action_topic}
+        if p.environment_topic:
+            topics[ENV_STATE_KEY] = p.environment_topic
+        for name, key in zip(p.cameras, self.cameras, strict=True):
+            topics[key] = p.image_topic.format(name=name)
+        if p.intervention_topic:
+            topics[INTERVENTION_KEY] = p.intervention_topic
         self.topics = topics
         self.hold = ZeroOrderHold(topics, self.fps)
         self.environment_names: list[str] | None = None
         self.writer: DatasetWriter | None = None
-        self._episode: _Episode | None = None
-        self._stopping: tuple[_Request, float] | None = None  # (request, monotonic deadline)
+        self._episode: Episode | None = None
+        self._stopping: tuple[Request, float] | None = None  # (request, monotonic deadline)
         self._failure = ""  # why the last episode was dropped, for the next stop's answer
         self._status: dict[str, Any] = {
             "recording": False,
@@ -163,19 +99,21 @@ class RecorderNode(Node):
         }
         self._queue: queue.Queue = queue.Queue()
 
-        self.status_pub = self.create_publisher(DiagnosticArray, "/recorder/status", STATE_QOS)
-        self.create_subscription(JointState, topics[STATE_KEY], self._on_state, SENSOR_QOS)
-        self.create_subscription(JointState, topics[ACTION_KEY], self._on_action, STATE_QOS)
+        self.status_pub = self.create_publisher(
+            DiagnosticArray, "/recorder/status", common.STATE_QOS
+        )
+        self.create_subscription(JointState, topics[STATE_KEY], self._on_state, common.SENSOR_QOS)
+        self.create_subscription(JointState, topics[ACTION_KEY], self._on_action, common.STATE_QOS)
         if ENV_STATE_KEY in topics:
             self.create_subscription(
-                JointState, topics[ENV_STATE_KEY], self._on_environment, SENSOR_QOS
+                JointState, topics[ENV_STATE_KEY], self._on_environment, common.SENSOR_QOS
             )
         for key in self.cameras:
             self.create_subscription(
-                Image, topics[key], lambda msg, key=key: self._on_image(key, msg), SENSOR_QOS
+                Image, topics[key], lambda msg, key=key: self._on_image(key, msg), common.SENSOR_QOS
             )
         if INTERVENTION_KEY in topics:
-            self.create_subscription(Joy, topics[INTERVENTION_KEY], self._on_joy, STATE_QOS)
+            self.create_subscription(Joy, topics[INTERVENTION_KEY], self._on_joy, common.STATE_QOS)
         # Services wait for the recording thread, which waits for samples: their own group, so
         # the subscriptions keep running meanwhile.
         services = MutuallyExclusiveCallbackGroup()
@@ -196,7 +134,7 @@ class RecorderNode(Node):
     # --- callbacks: convert and queue --------------------------------------------------------
 
     def _sample(self, key: str, stamp: Any, value: Any) -> None:
-        self._queue.put(("sample", key, to_seconds(stamp), value))
+        self._queue.put(("sample", key, common.to_seconds(stamp), value))
 
     def _on_state(self, msg: JointState) -> None:
         try:
@@ -238,7 +176,7 @@ class RecorderNode(Node):
         self._sample(INTERVENTION_KEY, msg.header.stamp, np.array([flag], dtype=np.int64))
 
     def _on_request(self, action: str, response: Trigger.Response) -> Trigger.Response:
-        request = _Request(action, self.now())
+        request = Request(action, self.now())
         self._queue.put(("request", request))
         if request.done.wait(REPLY_TIMEOUT):
             response.success, response.message = request.success, request.message
@@ -270,11 +208,11 @@ class RecorderNode(Node):
                 self._handle(item[1])
             self._finish_stop()
 
-    def _handle(self, request: _Request) -> None:
+    def _handle(self, request: Request) -> None:
         handler = {"start": self._start, "stop": self._stop, "discard": self._discard}
         handler[request.action](request)
 
-    def _start(self, request: _Request) -> None:
+    def _start(self, request: Request) -> None:
         if self._episode is not None:
             when = request.time - self._episode.requested
             request.answer(False, f"already recording (started {when:.1f} s ago): stop or discard")
@@ -296,12 +234,12 @@ class RecorderNode(Node):
             request.answer(False, f"cannot record into {self.root}: {exc}")
             return
         self.hold.begin(after=request.time)
-        self._episode = _Episode(requested=request.time)
+        self._episode = Episode(requested=request.time)
         self._failure = ""
         self._set_status(recording=True, episodes=self.writer.num_episodes)
         request.answer(True, json.dumps({"episode": self.writer.num_episodes}))
 
-    def _stop(self, request: _Request) -> None:
+    def _stop(self, request: Request) -> None:
         if self._episode is None:
             why = f" (the last episode was dropped: {self._failure})" if self._failure else ""
             request.answer(False, f"not recording: call /recorder/start first{why}")
@@ -330,7 +268,7 @@ class RecorderNode(Node):
             self._set_status(last_episode={"episode": index, **report})
         self._set_status(recording=False, episodes=self.writer.num_episodes)
 
-    def _discard(self, request: _Request) -> None:
+    def _discard(self, request: Request) -> None:
         if self._episode is None:
             request.answer(False, "not recording: nothing to discard")
             return
@@ -406,7 +344,9 @@ class RecorderNode(Node):
         values = {**self._status, "frames": writer.episode_frames if writer is not None else 0}
         message = "recording" if values["recording"] else "idle"
         self.status_pub.publish(
-            diagnostics(self, "recorder_node", DiagnosticStatus.OK, message, values, str(self.root))
+            common.diagnostics(
+                self, "recorder_node", DiagnosticStatus.OK, message, values, str(self.root)
+            )
         )
 
     def close(self) -> None:
@@ -416,7 +356,7 @@ class RecorderNode(Node):
             self.writer.close()
 
 
-main = node_main(RecorderNode)
+main = common.node_main(RecorderNode)
 
 if __name__ == "__main__":
     raise SystemExit(main(None))

@@ -7,7 +7,8 @@ Publishes  /joint_states (sensor_msgs/JointState, arm + finger joints, reliable 
            best effort), /sim/status (diagnostic_msgs/DiagnosticArray, 1 Hz).
 Accepts    /<controller>/joint_trajectory (trajectory_msgs/JointTrajectory, JTC rules — see
            robot_policy.sim.trajectory) and /<controller>/commands (std_msgs/Float64MultiArray,
-           forward position controller). Controller joints: panda_joint1..7 + gripper (width, m).
+           forward position controller). Controller joints: the robot's arm joints + gripper
+           (width, m).
 Services   /sim/reset (std_srvs/Trigger): next episode, seeded seed + k for the k-th reset, like
            `robot-policy eval` without ROS (commands arriving in the next RESET_SETTLE s were sent
            for the previous episode and are dropped); /sim/success (std_srvs/Trigger): success =
@@ -30,16 +31,9 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from robot_policy.nodes.common import (
-    COMMAND_QOS,
-    SENSOR_QOS,
-    STATE_QOS,
-    declare_parameters,
-    diagnostics,
-    node_main,
-    to_seconds,
-)
+from robot_policy.nodes import common
 from robot_policy.nodes.images import image_to_msg
+from robot_policy.nodes.parameters import SimNodeParameters
 from robot_policy.runtime.rate_loop import RateLoop
 from robot_policy.sim import SimConfig
 from robot_policy.sim.arm import SimArm
@@ -50,44 +44,29 @@ from robot_policy.sim.trajectory import TrajectoryRejected
 RESET_SETTLE = 0.05
 MAX_CATCH_UP = 24  # physics substeps (0.1 s) per tick at most; beyond that, time is dropped
 
-PARAMETERS = {
-    "task": ("push", "sim task: reach, push or lift"),
-    "seed": (0, "seed of the first episode; the k-th reset uses seed + k"),
-    "cameras": ([], "cameras to publish: front, wrist"),
-    "image_size": ([96, 96], "camera image height, width"),
-    "camera_hz": (10.0, "camera frame rate"),
-    "state_hz": (240.0, "joint state rate; physics substeps per tick = 240 / state_hz"),
-    "controller": ("arm_controller", "controller name: topics /<controller>/joint_trajectory, …"),
-    "sim_config": ("", "path of a sim YAML (randomization, episode lengths); '' = defaults"),
-    "allow_nonzero_velocity_at_trajectory_end": (
-        True,
-        "as the JTC parameter; true suits streaming single-point trajectories",
-    ),
-}
-
 
 class SimNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("sim_node", **kwargs)
-        param = declare_parameters(self, PARAMETERS).__getitem__
-        cameras = param("cameras")
-        config_path = param("sim_config")
-        sim_config = SimConfig.from_yaml(Path(config_path)) if config_path else None
-        state_hz = float(param("state_hz"))
+        p = common.declare_parameters(self, SimNodeParameters)
+        cameras = list(p.cameras)
+        sim_config = SimConfig.from_yaml(Path(p.sim_config)) if p.sim_config else None
+        state_hz = p.state_hz
         substeps = PHYSICS_HZ / state_hz
         if substeps != round(substeps) or substeps < 1:
             raise ValueError(f"state_hz must divide {PHYSICS_HZ}, got {state_hz}")
         self.substeps = int(substeps)
         self.arm = SimArm(
-            param("task"),
+            p.task,
             cameras=cameras,
-            image_size=tuple(param("image_size")),
+            image_size=p.image_size,
             sim_config=sim_config,
-            allow_nonzero_end_velocity=bool(param("allow_nonzero_velocity_at_trajectory_end")),
+            allow_nonzero_end_velocity=p.allow_nonzero_velocity_at_trajectory_end,
+            robot=p.robot,
         )
-        self.seed = int(param("seed"))
+        self.seed = p.seed
         self.cameras = cameras
-        self.camera_period = 1.0 / float(param("camera_hz"))
+        self.camera_period = 1.0 / p.camera_hz
         self.state_hz = state_hz
         self._lock = threading.Lock()
         self._counts = {"trajectories": 0, "commands": 0, "rejected": 0, "dropped_after_reset": 0}
@@ -96,18 +75,22 @@ class SimNode(Node):
         self._lost_steps = 0  # physics substeps dropped because a tick came far too late
         self.arm.reset(self.seed)
 
-        controller = param("controller")
-        self.state_pub = self.create_publisher(JointState, "/joint_states", STATE_QOS)
-        self.env_pub = self.create_publisher(JointState, "/sim/environment_state", STATE_QOS)
+        controller = p.controller
+        self.state_pub = self.create_publisher(JointState, "/joint_states", common.STATE_QOS)
+        self.env_pub = self.create_publisher(JointState, "/sim/environment_state", common.STATE_QOS)
         self.image_pubs = {
-            c: self.create_publisher(Image, f"/camera/{c}/image_raw", SENSOR_QOS) for c in cameras
+            c: self.create_publisher(Image, f"/camera/{c}/image_raw", common.SENSOR_QOS)
+            for c in cameras
         }
-        self.status_pub = self.create_publisher(DiagnosticArray, "/sim/status", STATE_QOS)
+        self.status_pub = self.create_publisher(DiagnosticArray, "/sim/status", common.STATE_QOS)
         self.create_subscription(
-            JointTrajectory, f"/{controller}/joint_trajectory", self._on_trajectory, COMMAND_QOS
+            JointTrajectory,
+            f"/{controller}/joint_trajectory",
+            self._on_trajectory,
+            common.COMMAND_QOS,
         )
         self.create_subscription(
-            Float64MultiArray, f"/{controller}/commands", self._on_commands, COMMAND_QOS
+            Float64MultiArray, f"/{controller}/commands", self._on_commands, common.COMMAND_QOS
         )
         self.create_service(Trigger, "/sim/reset", self._on_reset)
         self.create_service(Trigger, "/sim/success", self._on_success)
@@ -170,15 +153,15 @@ class SimNode(Node):
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         positions = [list(pt.positions) for pt in msg.points]
         velocities = [list(pt.velocities) for pt in msg.points]
-        times = [to_seconds(pt.time_from_start) for pt in msg.points]
+        times = [common.to_seconds(pt.time_from_start) for pt in msg.points]
         with self._lock:
             if self._after_reset():
                 return
             try:
+                stamp = common.to_seconds(msg.header.stamp)
                 self.arm.accept_trajectory(
-                    msg.joint_names, to_seconds(msg.header.stamp), times, positions, velocities,
-                    now=self.now(),
-                )  # fmt: skip
+                    msg.joint_names, stamp, times, positions, velocities, now=self.now()
+                )
                 self._counts["trajectories"] += 1
             except TrajectoryRejected as exc:
                 self._reject(f"trajectory rejected: {exc}")
@@ -222,7 +205,7 @@ class SimNode(Node):
             values["lost_physics_steps"] = self._lost_steps
             values["succeeded"] = self.arm.succeeded
         self.status_pub.publish(
-            diagnostics(self, "sim_node", DiagnosticStatus.OK, "running", values, "pybullet")
+            common.diagnostics(self, "sim_node", DiagnosticStatus.OK, "running", values, "pybullet")
         )
 
     def close(self) -> None:
@@ -232,7 +215,7 @@ class SimNode(Node):
             self.arm.close()
 
 
-main = node_main(SimNode)
+main = common.node_main(SimNode)
 
 if __name__ == "__main__":
     raise SystemExit(main(None))

@@ -36,31 +36,15 @@ from sensor_msgs.msg import JointState, Joy
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from robot_policy.nodes import common
 from robot_policy.nodes.chunk_msgs import chunk_to_msg
-from robot_policy.nodes.common import (
-    COMMAND_QOS,
-    SENSOR_QOS,
-    STATE_QOS,
-    declare_parameters,
-    node_main,
-    to_seconds,
-    to_stamp,
-)
+from robot_policy.nodes.parameters import TeleopNodeParameters
 from robot_policy.robots import load_robot
 from robot_policy.runtime.chunks import TimedChunk
 from robot_policy.teleop.device import DeviceUnavailable, Event, TeleopCommand
 from robot_policy.teleop.ik import TwistIK
-from robot_policy.teleop.registry import DEVICES, open_device
+from robot_policy.teleop.registry import open_device
 
-PARAMETERS = {
-    "device": ("keyboard", f"teleop device: {', '.join(DEVICES)}"),
-    "rate_hz": (10.0, "device polling and chunk rate (scripted: a whole divisor of 240)"),
-    "task": ("push", "scripted device: the sim task whose expert drives"),
-    "take_over": (False, "a policy drives: send chunks only while the device's take-over is on"),
-    "episode_control": (True, "record/discard buttons call /recorder/start|stop|discard"),
-    "chunk_topic": ("/teleop/action_chunk", "where operator chunks go (control_node teleop_topic)"),
-    "environment_topic": ("/sim/environment_state", "scripted device: object poses by name"),
-}
 # Lead of a chunk's first point over its send time: a few control ticks (100 Hz) of transport
 # and scheduling, so that point is not already stale when it arrives.
 LEAD = 0.02
@@ -70,19 +54,19 @@ PRESS_TIMEOUT = 5.0  # s a record/discard press waits for the recorder's service
 class TeleopNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("teleop_node", **kwargs)
-        p = declare_parameters(self, PARAMETERS)
-        self.robot = load_robot()
+        p = common.declare_parameters(self, TeleopNodeParameters)
+        self.robot = load_robot(p.robot)
         self.names = self.robot.command_names
-        self.dt = 1.0 / p["rate_hz"]
-        self.take_over = p["take_over"]
-        self.episode_control = p["episode_control"]
+        self.dt = 1.0 / p.rate_hz
+        self.take_over = p.take_over
+        self.episode_control = p.episode_control
         self.mirror = None
-        if p["device"] == "scripted":
+        if p.device == "scripted":
             from robot_policy.teleop.mirror import MirrorEnv
 
-            self.mirror = MirrorEnv(p["task"], p["rate_hz"])
+            self.mirror = MirrorEnv(p.task, p.rate_hz)
         try:
-            self.device = open_device(p["device"], self.mirror.env if self.mirror else None)
+            self.device = open_device(p.device, self.mirror.env if self.mirror else None)
         except DeviceUnavailable as exc:
             self._close_mirror()
             raise SystemExit(f"teleop_node: {exc}") from exc
@@ -100,16 +84,16 @@ class TeleopNode(Node):
         self._call_pending = False
         self._press: tuple[str, float] | None = None  # (recorder action, when pressed)
 
-        self.chunk_pub = self.create_publisher(JointTrajectory, p["chunk_topic"], COMMAND_QOS)
-        self.joy_pub = self.create_publisher(Joy, "/teleop/joy", STATE_QOS)
-        self.create_subscription(JointState, "/joint_states", self._on_joints, SENSOR_QOS)
+        self.chunk_pub = self.create_publisher(JointTrajectory, p.chunk_topic, common.COMMAND_QOS)
+        self.joy_pub = self.create_publisher(Joy, "/teleop/joy", common.STATE_QOS)
+        self.create_subscription(JointState, "/joint_states", self._on_joints, common.SENSOR_QOS)
         if self.mirror is not None:
             self.create_subscription(
-                JointState, p["environment_topic"], self._on_environment, SENSOR_QOS
+                JointState, p.environment_topic, self._on_environment, common.SENSOR_QOS
             )
         self.create_service(Trigger, "/teleop/reset", self._on_reset)
         self.create_subscription(
-            DiagnosticArray, "/recorder/status", self._on_recorder_status, STATE_QOS
+            DiagnosticArray, "/recorder/status", self._on_recorder_status, common.STATE_QOS
         )
         # Responses from the recorder are handled while a tick may be running.
         responses = MutuallyExclusiveCallbackGroup()
@@ -125,12 +109,12 @@ class TeleopNode(Node):
     def _on_joints(self, msg: JointState) -> None:
         if len(msg.name) == len(msg.position):
             self._joints = dict(zip(msg.name, msg.position, strict=True))
-            self._joints_stamp = to_seconds(msg.header.stamp)
+            self._joints_stamp = common.to_seconds(msg.header.stamp)
 
     def _on_environment(self, msg: JointState) -> None:
         if len(msg.name) == len(msg.position):
             self._environment = dict(zip(msg.name, msg.position, strict=True))
-            self._environment_stamp = to_seconds(msg.header.stamp)
+            self._environment_stamp = common.to_seconds(msg.header.stamp)
 
     def _on_recorder_status(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -196,7 +180,7 @@ class TeleopNode(Node):
 
     def _publish_joy(self, command: TeleopCommand, now: float) -> None:
         joy = Joy()
-        joy.header.stamp = to_stamp(now)
+        joy.header.stamp = common.to_stamp(now)
         joy.axes = [float(v) for v in (*command.twist, command.gripper)]
         joy.buttons = [int(command.enabled), int(command.intervention)]
         self.joy_pub.publish(joy)
@@ -241,7 +225,7 @@ class TeleopNode(Node):
         self._close_mirror()
 
 
-main = node_main(TeleopNode)
+main = common.node_main(TeleopNode)
 
 if __name__ == "__main__":
     raise SystemExit(main(None))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 
 from robot_policy.recent import RecentWindow
+from robot_policy.settings import check_keys, load, problem, setting
 
 from .calibration import CameraCalibration
 
@@ -37,9 +38,18 @@ class PreprocessConfig:
     undistortion (a simulator's pinhole camera has none).
     """
 
-    output_size: tuple[int, int] = (96, 96)  # height, width, like PolicyConfig.image_size
-    crop: Box | None = None
-    calibration: CameraCalibration | None = None
+    output_size: tuple[int, int] = setting(
+        (96, 96), "published image [height, width]: the policy's image_size", low=1
+    )
+    crop: Box | None = setting(
+        None,
+        "[x, y, width, height] of the undistorted input to keep; null = the largest centred "
+        "box with the output's aspect ratio",
+        low=0,
+    )
+    calibration: CameraCalibration | None = setting(
+        None, "camera_calibration or CameraInfo YAML (a path) or mapping; null = no undistortion"
+    )
 
     def __post_init__(self) -> None:
         size = tuple(int(v) for v in self.output_size)
@@ -65,31 +75,24 @@ class PreprocessConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], base_dir: Path | None = None) -> PreprocessConfig:
-        """From plain data; `calibration` is a file path (relative to `base_dir`) or a mapping.
+        """From plain data (`settings.load`); `calibration` is a file path (relative to
+        `base_dir`) or a mapping.
 
         Unknown keys are an error: a misspelt `crop` silently ignored would feed the policy
         stretched images that still look plausible.
         """
-        known = {"output_size", "crop", "calibration"}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown perception keys {unknown}; valid keys: {sorted(known)}")
+        values = dict(check_keys(values, [f.name for f in fields(cls)], ""))
         calibration = values.get("calibration")
         if isinstance(calibration, str | Path):
             path = Path(calibration)
-            calibration = CameraCalibration.from_yaml(
+            values["calibration"] = CameraCalibration.from_yaml(
                 path if path.is_absolute() or base_dir is None else base_dir / path
             )
         elif isinstance(calibration, Mapping):
-            calibration = CameraCalibration.from_dict(calibration)
-        elif calibration is not None:
-            raise ValueError(f"calibration must be a path or a mapping, got {calibration!r}")
-        crop = values.get("crop")
-        return cls(
-            output_size=tuple(values.get("output_size", cls.output_size)),
-            crop=None if crop is None else tuple(crop),
-            calibration=calibration,
-        )
+            values["calibration"] = CameraCalibration.from_dict(calibration)
+        elif calibration is not None and not isinstance(calibration, CameraCalibration):
+            raise problem("calibration", f"must be a path or a mapping, got {calibration!r}")
+        return load(cls, values, "")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> PreprocessConfig:

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from robot_policy.settings import load
+
 CONFIG_FORMAT_VERSION = 1
 
 
@@ -98,12 +100,8 @@ class PolicyConfig:
             raise ValueError(
                 f"unknown policy type {kind!r}; expected one of {sorted(CONFIG_TYPES)}"
             )
-        cls = CONFIG_TYPES[kind]
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown {kind} config fields: {', '.join(unknown)}")
-        return cls(**data)
+        # settings.load: unknown fields are errors, values are checked against the annotations.
+        return load(CONFIG_TYPES[kind], data, f"{kind} config")
 
 
 @dataclass

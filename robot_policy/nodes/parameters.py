@@ -1,0 +1,210 @@
+"""Every node's ROS parameters as one dataclass schema each: defaults, descriptions, ranges.
+
+`nodes.common.declare_parameters(node, Schema)` declares the flattened fields and returns a
+validated instance; the graph-file test, the launch-file checks and `effective_parameters`
+(`robot-policy up --print-params`) read the same classes. This module imports no rclpy, so
+those readers do not need a ROS install. Where a node's parameters are a core config the
+schema extends it (control_node's rate, watchdog and scheduler are `ControlConfig`,
+policy_node's inference set-up is `InferenceSettings`), so their defaults and descriptions
+exist once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from robot_policy.policies.inference import InferenceSettings
+from robot_policy.robots import DEFAULT_ROBOT, ROBOTS
+from robot_policy.runtime.controller import ControlConfig
+from robot_policy.settings import Parameter, flatten, setting
+from robot_policy.sim.camera import CAMERAS
+from robot_policy.sim.tasks import TASKS
+from robot_policy.teleop.registry import DEVICES
+
+ROBOT_DESCRIPTION = "robot description name (robot_policy.robots)"
+
+
+def robot_setting() -> str:
+    return setting(DEFAULT_ROBOT, ROBOT_DESCRIPTION, choices=sorted(ROBOTS))
+
+
+@dataclass(frozen=True)
+class SimNodeParameters:
+    robot: str = robot_setting()
+    task: str = setting("push", "sim task", choices=TASKS)
+    seed: int = setting(0, "seed of the first episode; the k-th reset uses seed + k", low=0)
+    cameras: tuple[str, ...] = setting((), "cameras to publish", choices=tuple(CAMERAS))
+    image_size: tuple[int, int] = setting((96, 96), "camera image [height, width]", low=1)
+    camera_hz: float = setting(10.0, "camera frame rate (Hz)", low=0.01)
+    state_hz: float = setting(
+        240.0, "joint state rate (Hz); physics substeps per tick = 240 / state_hz", low=1.0
+    )
+    controller: str = setting(
+        "arm_controller", "controller name: topics /<controller>/joint_trajectory, …"
+    )
+    sim_config: str = setting(
+        "", "path of a sim YAML (randomization, episode lengths); '' = defaults"
+    )
+    allow_nonzero_velocity_at_trajectory_end: bool = setting(
+        True, "as the JTC parameter; true suits streaming single-point trajectories"
+    )
+
+
+@dataclass(frozen=True)
+class PerceptionNodeParameters:
+    source: str = setting(
+        "topic",
+        "'topic': subscribe to /camera/<camera_name>/image_raw; otherwise an OpenCV source: "
+        "a device index ('0'), a video file path, or a stream URL",
+    )
+    camera_name: str = setting("front", "camera name in the topic names /camera/<camera_name>/…")
+    output_size: tuple[int, int] = setting(
+        (96, 96), "published image [height, width]: the policy's image_size", low=1
+    )
+    crop: tuple[int, ...] = setting(
+        (),
+        "[x, y, width, height] of the undistorted input to keep; [] = the largest centred "
+        "box with the output's aspect ratio",
+        low=0,
+    )
+    calibration_file: str = setting(
+        "", "camera_calibration or CameraInfo YAML to undistort with; '' = no undistortion"
+    )
+    publish_rate: float = setting(
+        0.0, "Hz at which an OpenCV source is read and published; 0 = its own frame rate", low=0.0
+    )
+    frame_id: str = setting("", "header.frame_id for OpenCV sources; '' = <camera_name>_camera")
+
+
+@dataclass(frozen=True)
+class PolicyNodeParameters(InferenceSettings):
+    """`InferenceSettings` (device, precision, threads, inference_steps: the set-up `eval` and
+    `bench` use) plus the wiring."""
+
+    robot: str = robot_setting()
+    checkpoint: str = setting("", "checkpoint folder; '' = the shipped push_flow policy")
+    replan_period: float = setting(
+        0.0, "s between inference requests; 0 = n_action_steps / fps", low=0.0
+    )
+    chunk_topic: str = setting("/policy/action_chunk", "where chunks are published")
+    environment_topic: str = setting(
+        "/sim/environment_state", "observation.environment_state source"
+    )
+    image_topic: str = setting(
+        "/camera/{name}/image_raw", "image topic per camera; {name} is replaced"
+    )
+
+
+@dataclass(frozen=True)
+class ControlNodeParameters(ControlConfig):
+    """`ControlConfig` (rate_hz, hold_timeout, stop_timeout, scheduler.*) plus the wiring."""
+
+    robot: str = robot_setting()
+    thread_priority: int = setting(
+        0,
+        "SCHED_FIFO priority of the loop thread (ros2_control's is 50); 0 = normal scheduling",
+        low=0,
+        high=99,
+    )
+    output: str = setting(
+        "joint_trajectory",
+        "joint_trajectory (JTC) or commands (forward controller)",
+        choices=("joint_trajectory", "commands"),
+    )
+    controller: str = setting(
+        "arm_controller", "arm controller name: /<controller>/joint_trajectory|commands"
+    )
+    joints: tuple[str, ...] = setting(
+        (), "controller joints in its order; [] = the robot's (arm joints + gripper)"
+    )
+    gripper_controller: str = setting(
+        "", "if set, the gripper width goes to /<this>/commands instead"
+    )
+    send_velocities: bool = setting(True, "JTC output: add the filter's velocity to each point")
+    chunk_topic: str = setting("/policy/action_chunk", "where chunks arrive")
+    teleop_topic: str = setting(
+        "/teleop/action_chunk",
+        "operator chunks; while they keep coming they override the policy ('' = none)",
+    )
+    teleop_timeout: float = setting(
+        0.2, "s after the last operator chunk before the policy may resume", low=0.0
+    )
+    autostart: bool = setting(True, "start commanding once the first joint state arrives")
+    safety_config: str = setting(
+        "",
+        "safety YAML (limits, workspace box, obstacles, energy tank; see config/safety/); "
+        "'' = config/safety/<robot>.yaml",
+    )
+
+    def control(self) -> ControlConfig:
+        """The core config alone (what `Controller` and `eval` use)."""
+        return ControlConfig(self.rate_hz, self.hold_timeout, self.stop_timeout, self.scheduler)
+
+
+# SchedulerConfig fields that do nothing in control_node: policy_node paces replanning, and
+# the delay estimate serves policy-side real-time chunking only.
+CONTROL_NODE_UNUSED = (
+    "scheduler.n_action_steps",
+    "scheduler.delay_window",
+    "scheduler.delay_quantile",
+)
+
+
+@dataclass(frozen=True)
+class TeleopNodeParameters:
+    robot: str = robot_setting()
+    device: str = setting("keyboard", "teleop device", choices=DEVICES)
+    rate_hz: float = setting(
+        10.0, "device polling and chunk rate (scripted: a whole divisor of 240)", low=0.01
+    )
+    task: str = setting("push", "scripted device: the sim task whose expert drives", choices=TASKS)
+    take_over: bool = setting(
+        False, "a policy drives: send chunks only while the device's take-over is on"
+    )
+    episode_control: bool = setting(
+        True, "record/discard buttons call /recorder/start|stop|discard"
+    )
+    chunk_topic: str = setting(
+        "/teleop/action_chunk", "where operator chunks go (control_node teleop_topic)"
+    )
+    environment_topic: str = setting(
+        "/sim/environment_state", "scripted device: object poses by name"
+    )
+
+
+@dataclass(frozen=True)
+class RecorderNodeParameters:
+    robot: str = robot_setting()
+    root: str = setting("", "dataset folder: created, or appended to (same fps and features)")
+    fps: int = setting(10, "dataset frame rate; every topic is resampled to it by timestamp", low=1)
+    task_text: str = setting("", "the instruction stored with every frame (LeRobot's task string)")
+    cameras: tuple[str, ...] = setting((), "cameras to record, e.g. [front, wrist]")
+    image_topic: str = setting(
+        "/camera/{name}/image_raw", "image topic per camera; {name} is replaced"
+    )
+    environment_topic: str = setting(
+        "/sim/environment_state", "observation.environment_state ('' = none)"
+    )
+    action_topic: str = setting("/control/command", "the filtered command (sensor_msgs/JointState)")
+    intervention_topic: str = setting(
+        "", "sensor_msgs/Joy whose buttons[1] is the take-over ('' = none)"
+    )
+    video_codec: str = setting("libsvtav1", "PyAV encoder for camera videos")
+    stop_wait: float = setting(0.5, "s a stop waits for every topic to pass the stop time", low=0.0)
+
+
+# Node executable -> (schema, parameters the node does not declare).
+SCHEMAS: dict[str, tuple[type, tuple[str, ...]]] = {
+    "sim_node": (SimNodeParameters, ()),
+    "perception_node": (PerceptionNodeParameters, ()),
+    "policy_node": (PolicyNodeParameters, ()),
+    "control_node": (ControlNodeParameters, CONTROL_NODE_UNUSED),
+    "teleop_node": (TeleopNodeParameters, ()),
+    "recorder_node": (RecorderNodeParameters, ()),
+}
+
+
+def declared(node: str) -> list[Parameter]:
+    """The parameters `node` declares, flattened (dotted names for nested settings)."""
+    schema, unused = SCHEMAS[node]
+    return [p for p in flatten(schema) if p.name not in unused]
