@@ -127,18 +127,17 @@ def test_a_person_records_with_the_keyboard_through_the_graph(tmp_path, probe):
 
 
 def test_graph_overrides_win_over_the_graph_files_section_for_the_node(isolated_ros_env):
-    """`Graph` overrides (the dataset root, the device) must reach the node although the graph
-    file sets the same parameters in the node's own section, which wins over a bare `-p`."""
-    overrides = {"device": "scripted"}
-    context = rclpy.Context()
+    """`Graph` overrides (the dataset root, the instruction) must reach the node although the
+    graph file sets the same parameters in the node's own section, which wins over a bare `-p`."""
     args = ["node", "--ros-args", "--params-file", str(RECORD_GRAPH)]
-    rclpy.init(args=args + parameter_arguments("teleop_node", overrides), context=context)
-    try:
-        node = rclpy.create_node("teleop_node", context=context)
-        node.declare_parameter("device", "keyboard")
-        node.declare_parameter("rate_hz", 0.0)
-        assert node.get_parameter("device").value == "scripted"
-        assert node.get_parameter("rate_hz").value == 10.0  # from the file
-        node.destroy_node()
-    finally:
-        rclpy.try_shutdown(context=context)
+    from_file = "push the red cube to the green target"
+    for overrides, expected in (({}, from_file), ({"task_text": "x"}, "x")):
+        context = rclpy.Context()
+        rclpy.init(args=args + parameter_arguments("recorder_node", overrides), context=context)
+        try:
+            node = rclpy.create_node("recorder_node", context=context)
+            node.declare_parameter("task_text", "")
+            assert node.get_parameter("task_text").value == expected
+            node.destroy_node()
+        finally:
+            rclpy.try_shutdown(context=context)

@@ -12,7 +12,11 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # annotations only: importing these at parse time would slow `--help`
+    from robot_policy.policies.inference import InferenceSettings
+    from robot_policy.sim import SimConfig
 
 SIM_CONFIG_HELP = (
     "sim randomization and episode lengths (YAML like config/sim.yaml; default: its values)"
@@ -24,11 +28,15 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def emit(result: dict, as_json: bool, human: Callable[[dict], str]) -> None:
+    """Print `result` as one JSON line (for scripts and BENCHMARKS.md) or as `human` words it."""
     print(json.dumps(result) if as_json else human(result))
 
 
-def command(sub: argparse._SubParsersAction, name: str, handler: Handler, help: str):
-    """A subcommand with `--json` that runs `handler`."""
+def command(
+    sub: argparse._SubParsersAction, name: str, handler: Handler, help: str
+) -> argparse.ArgumentParser:
+    """A subcommand with `--json` that runs `handler`: every leaf command offers the same
+    machine-readable output, so it is added in one place."""
     p = sub.add_parser(name, help=help, description=help)
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     p.set_defaults(handler=handler)
@@ -36,10 +44,12 @@ def command(sub: argparse._SubParsersAction, name: str, handler: Handler, help: 
 
 
 def camera_list(text: str) -> tuple[str, ...]:
+    """`--cameras front,wrist` as a tuple of names (blanks dropped, so `front,` is `front`)."""
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
-def sim_config(path: Path | None):
+def sim_config(path: Path | None) -> SimConfig:
+    """`--sim-config`'s YAML, or the defaults config/sim.yaml documents when it is not given."""
     from robot_policy.sim import SimConfig
 
     return SimConfig.from_yaml(path) if path else SimConfig()
@@ -81,7 +91,7 @@ def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def inference_settings(args: argparse.Namespace, **changes: Any):
+def inference_settings(args: argparse.Namespace, **changes: Any) -> InferenceSettings:
     """The `InferenceSettings` the flags say (with `changes` applied)."""
     from robot_policy.policies.inference import InferenceSettings
 

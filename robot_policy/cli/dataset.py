@@ -13,7 +13,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("dataset", help="inspect, plot, edit and import datasets")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    def action(name: str, handler: Handler, help: str):
+    def action(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
         return command(actions, name, handler, help)
 
     new_out = "new dataset folder (must not exist; appears only when complete)"
