@@ -24,7 +24,7 @@ class Camera:
     fov_deg: float
     near: float = 0.01
     far: float = 3.0
-    link: str | None = None
+    link: str | None = None  # "hand": rides on the robot's hand link; None: fixed in the world
 
 
 CAMERAS: dict[str, Camera] = {
@@ -38,7 +38,7 @@ CAMERAS: dict[str, Camera] = {
         focus=(0.0, 0.0, 0.2),
         up=(1.0, 0.0, 0.0),
         fov_deg=70.0,
-        link="panda_hand",
+        link="hand",
     ),
 }
 

@@ -198,7 +198,9 @@ class ArmEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     def render_camera(self, name: str) -> np.ndarray:
         """A fresh frame from one of the env's cameras, as in the observation."""
         cam = camera.CAMERAS[name]
-        link_pose = self.scene.link_pose(self.scene.links[cam.link]) if cam.link else None
+        link_pose = None
+        if cam.link == "hand":
+            link_pose = self.scene.link_pose(self.scene.links[self.robot.hand_link_name])
         view = camera.view_matrix(cam, *self._views[name], link_pose)
         return camera.render(self.scene.client, view, self._projections[name], *self.image_size)
 

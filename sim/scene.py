@@ -92,7 +92,7 @@ class Scene:
 
     def _paint_robot(self) -> None:
         """Collision meshes carry no colours; a dark hand keeps the gripper visible on the table."""
-        dark = {self.links[n] for n in ("panda_hand", "panda_leftfinger", "panda_rightfinger")}
+        dark = {self.links[n] for n in self.robot.gripper_link_names}
         for link in [-1, *self.links.values()]:
             rgba = HAND_RGBA if link in dark else ARM_RGBA
             p.changeVisualShape(self.body, link, rgbaColor=rgba, physicsClientId=self.client)

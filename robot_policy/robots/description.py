@@ -41,6 +41,8 @@ class RobotDescription:
     ee_link_index: int
     ee_link_name: str
     home: tuple[float, ...]  # arm joint positions of the "ready" pose episodes start from
+    hand_link_name: str  # the gripper's body: where a wrist camera is mounted
+    gripper_link_names: tuple[str, ...]  # the hand and fingers (drawn dark in camera images)
 
     @property
     def arm_indices(self) -> list[int]:
@@ -94,6 +96,8 @@ PANDA_URDF = Path(pybullet_data.getDataPath()) / "franka_panda" / "panda.urdf"
 PANDA_ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
 PANDA_FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
 PANDA_EE_LINK = "panda_grasptarget"  # between the fingertips
+PANDA_HAND_LINK = "panda_hand"
+PANDA_FINGER_LINKS = ("panda_leftfinger", "panda_rightfinger")
 # Franka's "ready" pose: elbow up, flange pointing down, fingers across the base's y axis.
 PANDA_HOME = (0.0, -np.pi / 4, 0.0, -3 * np.pi / 4, 0.0, np.pi / 2, np.pi / 4)
 
@@ -135,4 +139,6 @@ def panda() -> RobotDescription:
         ee_link_index=links[PANDA_EE_LINK],
         ee_link_name=PANDA_EE_LINK,
         home=tuple(float(q) for q in PANDA_HOME),
+        hand_link_name=PANDA_HAND_LINK,
+        gripper_link_names=(PANDA_HAND_LINK, *PANDA_FINGER_LINKS),
     )
