@@ -74,3 +74,17 @@ def test_collect_rejects_appending_a_different_feature_set(collected):
 def test_unknown_task_is_a_usage_error():
     proc = invoke(*"collect --task fly --episodes 1 --out x".split())
     assert proc.returncode == 2 and "fly" in proc.stderr
+
+
+def test_up_prints_the_effective_parameters_without_starting_nodes():
+    result = run_cli(
+        "up",
+        str(Path(__file__).resolve().parents[1] / "config" / "sim_graph.yaml"),
+        "--print-params",
+        "--set",
+        "control_node.rate_hz=50",
+        "--json",
+    )
+    rate = result["control_node"]["rate_hz"]
+    assert rate["value"] == 50 and rate["source"] == "override" and rate["description"]
+    assert result["policy_node"]["precision"]["source"] == "default"
