@@ -28,9 +28,6 @@ class RecentWindow:
         self._values.append(value)
         self.count += 1
 
-    def __len__(self) -> int:
-        return len(self._values)
-
     def values(self) -> list[float]:
         """The window, oldest first (a copy: safe to read while another thread adds)."""
         return list(self._values)
@@ -39,6 +36,3 @@ class RecentWindow:
         """The q-th percentile of the window times `scale` (e.g. 1e3 for s -> ms)."""
         values = self.values()
         return float(np.percentile(values, q)) * scale if values else math.nan
-
-    def clear(self) -> None:
-        self._values.clear()

@@ -149,7 +149,9 @@ class ControlLoop:
             command = result.command if self.filtered else self._unfiltered()
             previous, self._last = self._last, command
             # The filter integrates q += v·dt, so the velocity is the step over one period.
-            velocity = (command - previous) / period if previous is not None else command * 0.0
+            velocity = (
+                (command - previous) / period if previous is not None else np.zeros_like(command)
+            )
             self.arm.send(command, velocity, now)
         tick = Tick(
             self._k,
@@ -173,10 +175,6 @@ class ControlLoop:
             tick = self.step(clock.wait(), clock.period)
             if until(tick):
                 return tick
-
-    def forget_commands(self) -> None:
-        """The next command's velocity starts from zero (the arm was moved by something else)."""
-        self._last = None
 
     def _unfiltered(self) -> np.ndarray:
         scheduled = self.controller.scheduled

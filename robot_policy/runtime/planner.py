@@ -64,7 +64,6 @@ class InferenceSource:
         self.warm_start = warm_start
         self.latency_s = latency_s
         self._held: TimedChunk | None = None  # finished, not yet released (simulated latency)
-        self.requests = 0
 
     @property
     def busy(self) -> bool:
@@ -98,11 +97,5 @@ class InferenceSource:
             warm_start=self.warm_start,
         )
         self.worker.submit(window, measured.stamp, hints)
-        self.requests += 1
         for chunk in self.poll(now):  # a synchronous worker's chunk counts from this tick
             controller.add_chunk(chunk, now)
-
-    def reset(self) -> None:
-        """A new episode: no history, nothing held back."""
-        self.history.clear()
-        self._held = None

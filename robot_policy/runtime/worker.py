@@ -23,16 +23,6 @@ from robot_policy.runtime.chunks import TimedChunk
 from robot_policy.runtime.replan import PlanHints
 
 
-def latency_stats(latency_s: RecentWindow, counts: dict[str, int]) -> dict[str, float | int]:
-    """Request counts and the recent inference latency percentiles in ms (NaN before the
-    first result)."""
-    return {
-        **counts,
-        "latency_ms_p50": latency_s.percentile(50, 1e3),
-        "latency_ms_p99": latency_s.percentile(99, 1e3),
-    }
-
-
 class InferenceError(RuntimeError):
     """A request failed in the worker thread; `__cause__` is the original exception."""
 
@@ -60,7 +50,11 @@ class WorkerBase:
 
     def stats(self) -> dict[str, float | int]:
         """Request counts and inference latency percentiles (NaN before the first result)."""
-        return latency_stats(self._latency_s, dict(self._counts))
+        return {
+            **self._counts,
+            "latency_ms_p50": self._latency_s.percentile(50, 1e3),
+            "latency_ms_p99": self._latency_s.percentile(99, 1e3),
+        }
 
 
 class InferenceWorker(WorkerBase):
