@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 from robot_policy.policies import read_checkpoint_config
+from robot_policy.policies.inference import InferenceSettings
 from robot_policy.pretrained import DEFAULT, pretrained_path
 
 
@@ -35,5 +36,10 @@ def test_demo_runs_the_shipped_policy_closed_loop():
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["episodes"] == 10
     assert report["success_rate"] >= 0.5, report
-    assert report["control"]["ticks"] > 0 and report["policy"]["published"] > 0
+    control, policy = report["control"], report["policy"]
+    assert control["ticks"] > 0 and policy["published"] > 0
+    split = control["own_deadline_misses"] + control["misses_in_machine_stalls"]
+    assert split == control["deadline_misses"] and "miss_times" not in control
+    assert policy["precision"] == InferenceSettings().resolved().precision  # policy_node's
+    assert policy["latency_ms_p99"] >= policy["latency_ms_p50"] > 0
     assert report["checkpoint"].endswith(DEFAULT)

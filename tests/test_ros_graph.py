@@ -22,6 +22,7 @@ from std_msgs.msg import Bool
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from robot_policy.graph.referee import loop_report
 from robot_policy.graph.runner import DEFAULT_GRAPH, Graph
 from robot_policy.nodes.chunk_msgs import chunk_to_msg
 from robot_policy.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, to_stamp
@@ -148,6 +149,33 @@ def test_policy_chunks_drive_the_arm_and_a_dead_policy_ends_in_a_stop(graph_of, 
     wait_for(lambda: len(probe.messages(COMMANDS, since)) >= 20, 5.0, "more commands")
     after = command_array(probe.messages(COMMANDS)[-1])[0]
     np.testing.assert_allclose(after, before, atol=1e-9)
+
+
+def test_a_slow_policy_never_leaves_the_arm_without_a_chunk(graph_of, probe):
+    """150 ms per chunk (policy_node's latency_floor, which pads the real inference): each
+    chunk is requested that much early, so the next one is there before the last runs out."""
+    graph_of("sim_node", "policy_node", "control_node", policy_node={"latency_floor": 0.15})
+
+    def control() -> dict:
+        return latest_status(probe, "/safety/status") or {}
+
+    wait_for(lambda: control().get("chunks", {}).get("accepted", 0) >= 2, STARTUP, "chunks")
+    before = control()
+    start = measured(probe)
+    since = time.monotonic()
+    wait_for(
+        lambda: control().get("chunks", {}).get("accepted", 0) >= before["chunks"]["accepted"] + 8,
+        30.0,
+        "eight more chunks",
+    )
+    after = control()
+    for reason in ("watchdog_hold", "watchdog_stop"):
+        assert after["reasons"].get(reason, 0) == before["reasons"].get(reason, 0), after
+    assert after["loop"]["chunk_age_ms_p50"] >= 150.0  # the policy really was that slow
+    assert np.abs(measured(probe) - start).max() > 0.01  # and the arm moved under it
+    commands = probe.messages(COMMANDS, since)
+    moving = [np.abs(command_array(m)[1]).max() > 1e-6 for m in commands]
+    assert len(commands) >= 100 and np.mean(moving) > 0.9, np.mean(moving)
 
 
 def test_e_stop_brakes_within_two_ticks_and_latches_until_reset(graph_of, probe):
@@ -306,3 +334,12 @@ def test_operator_chunks_override_the_policy_until_released(graph_of, probe):
     wait_for(lambda: latest_status(probe, "/safety/status")["source"] == "policy", 2.0, "release")
     policy.publish(chunk_to_msg(ramp_chunk(measured(probe), 0.3, time.time()), NAMES))
     wait_for(lambda: command_array(probe.messages(COMMANDS)[-1])[1][0] > 0.1, 5.0, "policy again")
+
+
+def test_loop_report_tells_the_loops_own_misses_from_the_machines_stalls():
+    control = {"loop": {"deadline_misses": 3, "miss_times": [[1.0, 1.02], [5.0, 5.03], [9.0, 9.1]]}}
+    stalls = [(5.01, 0.02), (20.0, 0.05)]  # (start, seconds) as StallWitness reports them
+    report = loop_report(control, stalls)
+    assert report["own_deadline_misses"] == 2 and report["misses_in_machine_stalls"] == 1
+    assert report["machine_stalls"] == 2 and "miss_times" not in report
+    assert report["deadline_misses"] == 3

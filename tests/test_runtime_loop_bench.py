@@ -38,6 +38,24 @@ def test_the_process_worker_answers_like_the_thread_worker():
     assert proc.stats()["completed"] == 2 and proc.stats()["latency_ms_p50"] > 0
 
 
+def test_the_process_worker_takes_its_priority_and_pads_to_the_latency_floor():
+    obs = {
+        k: v[0].numpy() for k, v in prepare_policy(pretrained_path())[0].blank_observation().items()
+    }
+    with ProcessInference(pretrained_path(), priority=40, latency_floor=0.3) as proc:
+        if proc.not_realtime is not None:  # refused (no CAP_SYS_NICE): it says why
+            assert "40" in proc.not_realtime
+        sent = time.monotonic()  # before: a FIFO child can run ahead of this process at once
+        proc.submit(obs, 1.0)
+        assert proc.poll(timeout=0.05) is None  # a timeout shorter than the floor: nothing yet
+        chunk = proc.poll(timeout=30.0)  # blocks until the answer is there
+        assert chunk is not None and chunk.stamp == 1.0
+        assert time.monotonic() - sent >= 0.3
+        assert proc.stats()["latency_ms_p50"] >= 300.0  # the floor is what callers see
+    with pytest.raises(ValueError, match="latency_floor"):
+        ProcessInference(pretrained_path(), latency_floor=-1.0)
+
+
 @pytest.mark.parametrize("worker", ["thread", "process"])
 def test_bench_loop_reports_the_issue_figures(worker):
     result = loop_bench.run(seconds=1.0, worker=worker)

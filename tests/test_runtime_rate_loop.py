@@ -82,6 +82,7 @@ def test_overrun_skips_to_the_next_future_deadline_instead_of_bursting():
     assert loop.wait() == 1.25
     stats = loop.stats()
     assert stats["overruns"] == 1 and stats["skipped_ticks"] == 3 and stats["ticks"] == 3
+    assert loop.misses() == [(0.25, 0.875)]  # the missed deadline and the late wake-up
 
 
 def test_early_wake_sleeps_again_until_the_deadline():

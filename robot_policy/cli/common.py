@@ -115,10 +115,15 @@ def ros_report(r: dict) -> str:
             else "\n"
         )
         + f"  control loop   {c.get('rate_hz', float('nan')):.1f} Hz, "
-        f"{c.get('deadline_misses')} deadline misses, jitter p99 "
-        f"{c.get('jitter_ms_p99', float('nan')):.2f} ms\n"
+        f"{c.get('deadline_misses')} deadline misses ({c.get('own_deadline_misses')} its own, "
+        f"the rest in {c.get('machine_stalls')} stalls of the machine), jitter p99 "
+        f"{c.get('jitter_ms_p99', float('nan')):.2f} ms"
+        + ("" if c.get("realtime") else " (normal priority)")
+        + "\n"
         f"  policy         inference p50 {p.get('latency_ms_p50', float('nan')):.1f} ms, "
-        f"p99 {p.get('latency_ms_p99', float('nan')):.1f} ms, {p.get('published')} chunks\n"
+        f"p99 {p.get('latency_ms_p99', float('nan')):.1f} ms ({p.get('precision')}"
+        + ("" if p.get("inference_realtime") else ", normal priority")
+        + f"), {p.get('published')} chunks\n"
         f"  safety filter  changed {c.get('safety_interventions')} of {c.get('ticks')} commands "
         f"({', '.join(f'{k} {v}' for k, v in (c.get('reasons') or {}).items()) or 'none'})"
     )

@@ -6,7 +6,8 @@ module is only the referee: per episode it disables the control node, resets the
 uses seed + k, as in the in-process evaluation), restarts the policy's observation history,
 re-enables control, and polls the sim's success latch until the task's time limit. It also
 collects what the nodes report about themselves: loop rate and deadline misses, inference
-latency, safety-filter interventions.
+latency, safety-filter interventions. A `StallWitness` watches the machine meanwhile, so the
+control loop's own misses are told from those of a machine that ran nothing at its priority.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from std_srvs.srv import SetBool, Trigger
 from tqdm import tqdm
 
 from robot_policy.eval.success import success_fields
-from robot_policy.graph.runner import DEFAULT_GRAPH, Graph
+from robot_policy.graph.runner import DEFAULT_GRAPH, Graph, effective_parameters
 from robot_policy.nodes.common import STATE_QOS
 from robot_policy.policies.checkpoint import read_checkpoint_config
 from robot_policy.pretrained import pretrained_path
+from robot_policy.runtime.stall_witness import Stall, StallWitness, overlaps
 from robot_policy.runtime.strategies import check_ros
 from robot_policy.sim import SimConfig
 
@@ -197,6 +199,29 @@ def graph_overrides(
     return overrides
 
 
+def stall_witness(
+    overrides: Mapping[str, Mapping[str, Any]], graph_path: str | Path = DEFAULT_GRAPH
+) -> StallWitness:
+    """A witness at the priority control_node's loop runs at in this graph."""
+    params = effective_parameters(graph_path, overrides)["control_node"]
+    return StallWitness(int(params["thread_priority"]["value"]))
+
+
+def loop_report(control: Mapping[str, Any], stalls: list[Stall]) -> dict[str, Any]:
+    """control_node's loop figures with its misses split: its own, and those during a stall
+    of the machine (the node reports its recent misses' times, on the shared monotonic clock).
+    """
+    loop = dict(control.get("loop", {}))
+    misses = loop.pop("miss_times", [])
+    own = sum(not overlaps(stalls, begin, end) for begin, end in misses)
+    return {
+        **loop,
+        "own_deadline_misses": own,
+        "misses_in_machine_stalls": len(misses) - own,
+        "machine_stalls": len(stalls),
+    }
+
+
 def run_episode(
     graph: Graph, referee: Referee, log: str, first: bool, limit: float
 ) -> float | None:
@@ -237,13 +262,15 @@ def evaluate_ros(
     successes, seconds = 0, []
     with running_graph(overrides, graph_path, log_path) as (graph, referee, log):
         bar = tqdm(range(episodes), desc=f"eval --ros {task}", unit="ep", disable=not progress)
-        for k in bar:
-            took = run_episode(graph, referee, log, first=k == 0, limit=limit)
-            if took is not None:
-                successes += 1
-                seconds.append(took)
-            bar.set_postfix(success=f"{successes}/{k + 1}")
-        referee.wait_for_status(after=time.monotonic())
+        with stall_witness(overrides, graph_path) as witness:
+            for k in bar:
+                took = run_episode(graph, referee, log, first=k == 0, limit=limit)
+                if took is not None:
+                    successes += 1
+                    seconds.append(took)
+                bar.set_postfix(success=f"{successes}/{k + 1}")
+            referee.wait_for_status(after=time.monotonic())
+            stalls = witness.stalls()
     control = referee.status.get("control_node", {})
     policy = referee.status.get("policy_node", {})
     return RosEvalResult(
@@ -252,14 +279,22 @@ def evaluate_ros(
         **success_fields(successes, episodes),
         mean_seconds_to_success=float(np.mean(seconds)) if seconds else None,
         control={
-            **control.get("loop", {}),
+            **loop_report(control, stalls),
             "safety_interventions": control.get("interventions"),
             "holds": control.get("holds"),
             "reasons": control.get("reasons"),
             "chunks": control.get("chunks"),
         },
         policy={
-            k: policy.get(k) for k in ("latency_ms_p50", "latency_ms_p99", "published", "errors")
+            k: policy.get(k)
+            for k in (
+                "latency_ms_p50",
+                "latency_ms_p99",
+                "published",
+                "errors",
+                "precision",
+                "inference_realtime",
+            )
         },
     )
 

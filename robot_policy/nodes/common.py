@@ -34,6 +34,7 @@ from rclpy.qos import (
 from rclpy.signals import SignalHandlerOptions
 
 from robot_policy import settings
+from robot_policy.runtime.rate_loop import enter_realtime
 
 T = TypeVar("T")
 
@@ -154,6 +155,9 @@ def node_main(factory: Callable[[], Node]) -> Callable[[list[str] | None], int]:
         node = None
         try:
             node = factory()
+            priority = getattr(node, "callback_priority", 0)
+            if priority and (not_realtime := enter_realtime(priority)) is not None:
+                node.get_logger().warning(f"callbacks at normal priority: {not_realtime}")
             executor = SingleThreadedExecutor()
             executor.add_node(node)
             executor.spin()

@@ -129,6 +129,7 @@ class ControlNode(Node):
         self._stop = threading.Event()
         self.loop = RateLoop(self.config.rate_hz)
         self._thread_priority = p.thread_priority
+        self.callback_priority = max(p.thread_priority - 1, 0)  # node_main: states reach the loop
         self._realtime = False
         self._thread = threading.Thread(target=self._run, name="control-loop", daemon=True)
         self._thread.start()
@@ -303,6 +304,7 @@ class ControlNode(Node):
             "ticks": loop["ticks"],
             "realtime": self._realtime,
             "deadline_misses": loop["overruns"],
+            "miss_times": self.loop.misses(),  # monotonic: told from stalls by the bench
             "skipped_ticks": loop["skipped_ticks"],
             "jitter_ms_p99": loop["jitter_ms_p99"],
             "tick_ms_p99": self._tick_ms.percentile(99),

@@ -48,6 +48,13 @@ class SimNodeParameters:
     allow_nonzero_velocity_at_trajectory_end: bool = setting(
         True, "as the JTC parameter; true suits streaming single-point trajectories"
     )
+    thread_priority: int = setting(
+        50,
+        "SCHED_FIFO priority of the physics thread, which stands in for the arm's own "
+        "hardware (its callbacks run one below); 0 = normal scheduling",
+        low=0,
+        high=99,
+    )
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,18 @@ class PolicyNodeParameters(InferenceSettings):
     image_topic: str = setting(
         "/camera/{name}/image_raw", "image topic per camera; {name} is replaced"
     )
+    inference_priority: int = setting(
+        40,
+        "SCHED_FIFO priority of the inference process, below control_node's loop (50); "
+        "0 = normal scheduling (refused without CAP_SYS_NICE or rtprio: reported, runs normal)",
+        low=0,
+        high=99,
+    )
+    latency_floor: float = setting(
+        0.0,
+        "s: every chunk takes at least this long, to rehearse a slower computer; 0 = off",
+        low=0.0,
+    )
 
 
 @dataclass(frozen=True)
@@ -101,8 +120,9 @@ class ControlNodeParameters(ControlConfig):
 
     robot: str = robot_setting()
     thread_priority: int = setting(
-        0,
-        "SCHED_FIFO priority of the loop thread (ros2_control's is 50); 0 = normal scheduling",
+        50,
+        "SCHED_FIFO priority of the loop thread, as ros2_control's; its callbacks run one "
+        "below; 0 = normal scheduling (refused without CAP_SYS_NICE or rtprio: reported)",
         low=0,
         high=99,
     )

@@ -10,10 +10,14 @@ Publishes  /policy/action_chunk (trajectory_msgs/JointTrajectory; header.stamp =
 Services   /policy/restart (std_srvs/Trigger): forget the observation history and drop any
            chunk computed from before the call (a new episode, or the arm was moved by hand).
 Every `replan_period` (less the recent inference latency, so the next chunk is there when the
-previous one has run `n_action_steps`) the newest observation history (by timestamp) goes to an
-`InferenceWorker` thread; whatever it finishes is published at once. The node never blocks a
-callback on inference, and a failed inference is reported, not fatal: control_node's watchdog
-holds the arm while no chunk covers the present.
+previous one has run `n_action_steps`) the newest observation history (by timestamp) goes to
+the policy, which runs in its own process (`ProcessInference`) on SCHED_FIFO at
+`inference_priority` when permitted: the policy's Python no longer shares a GIL with the
+240 Hz joint-state callbacks (in a thread of this node, a chunk that `bench inference` times at
+15 ms took 50-100 ms), and desktop work at normal priority cannot delay it. A thread of this
+node waits on the child and publishes each chunk at once. The node never blocks a callback on
+inference, and a failed inference is reported, not fatal: control_node's watchdog holds the arm
+while no chunk covers the present.
 """
 
 from __future__ import annotations
@@ -33,11 +37,14 @@ from robot_policy.nodes import common
 from robot_policy.nodes.chunk_msgs import chunk_to_msg
 from robot_policy.nodes.images import msg_to_image
 from robot_policy.nodes.parameters import PolicyNodeParameters
-from robot_policy.policies.inference import prepare_policy
+from robot_policy.policies.checkpoint import read_checkpoint_config
 from robot_policy.pretrained import pretrained_path
 from robot_policy.robots import load_robot
 from robot_policy.runtime.observations import ObservationHistory
-from robot_policy.runtime.worker import InferenceError, InferenceWorker
+from robot_policy.runtime.process_worker import ProcessInference
+from robot_policy.runtime.worker import InferenceError
+
+_WAIT = 0.1  # s: how long the publisher thread waits on the child before checking for a stop
 
 
 class PolicyNode(Node):
@@ -45,12 +52,10 @@ class PolicyNode(Node):
         super().__init__("policy_node", **kwargs)
         p = common.declare_parameters(self, PolicyNodeParameters)
         checkpoint = p.checkpoint or str(pretrained_path())
-        # The one inference set-up (policies.inference): what `bench` times is what runs here.
-        policy, self.inference = prepare_policy(
-            checkpoint,
-            p,  # PolicyNodeParameters is an InferenceSettings
-        )
-        cfg = policy.config
+        cfg, _ = read_checkpoint_config(checkpoint)
+        # The one inference set-up (policies.inference), in the child: what `bench` times is
+        # what runs here. PolicyNodeParameters is an InferenceSettings.
+        self.inference = p.resolved()
         self.robot = load_robot(p.robot)
         self.action_names = self.robot.command_names
         if cfg.action_dim != len(self.action_names):
@@ -65,11 +70,22 @@ class PolicyNode(Node):
         self.history = ObservationHistory(
             (*cfg.state_keys, *cfg.camera_keys), cfg.n_obs_steps, self.dt
         )
-        self.worker = InferenceWorker(policy, threads=self.inference.threads)
+        self.worker = ProcessInference(
+            checkpoint,
+            self.inference,
+            niceness=0,
+            priority=p.inference_priority,
+            latency_floor=p.latency_floor,
+        )
         self.worker.start()  # loads and warms up before any topic is read
+        if p.inference_priority and self.worker.not_realtime:
+            self.get_logger().warning(f"inference at normal priority: {self.worker.not_realtime}")
         self._lock = threading.Lock()
         self._restart_time = -math.inf
         self._last_request = -math.inf
+        self._next: tuple[dict[str, np.ndarray], float] | None = None  # newest unsent request
+        self._lead_s = 0.0  # recent inference latency, p99 (publisher thread writes it)
+        self._worker_stats = self.worker.stats()  # snapshot, taken by the publisher thread
         self.replan_period = p.replan_period or cfg.n_action_steps * self.dt
         self._counts = {"requests": 0, "published": 0, "dropped_old": 0, "errors": 0}
         self._last_error = ""
@@ -128,15 +144,15 @@ class PolicyNode(Node):
             self.history.add(key, common.to_seconds(msg.header.stamp), image)
 
     def _lead_period(self) -> float:
-        """The replan period shortened by the recent inference latency (90th percentile), so a
-        chunk arrives about when the previous one has executed `n_action_steps` actions rather
-        than that much later; never shorter than one action step."""
-        recent = self.worker.latency_s[-20:]
-        lead = float(np.percentile(recent, 90)) if recent else 0.0
-        return max(self.dt, self.replan_period - lead)
+        """The replan period shortened by the recent inference latency (99th percentile), so
+        a chunk arrives about when the previous one has executed `n_action_steps` actions
+        rather than that much later; never shorter than one action step."""
+        return max(self.dt, self.replan_period - self._lead_s)
 
     def _request(self) -> None:
-        """Submit the newest observation history; the stamp is the newest state's time.
+        """Hand the newest observation history to the publisher thread; the stamp is the
+        newest state's time. A request not yet sent is replaced: a backlog of old observations
+        would only produce chunks that are stale on arrival.
 
         Requests are paced by observation stamps (checked on every joint state), not by a
         timer, so the first request after a restart goes out with the first usable history.
@@ -147,21 +163,32 @@ class PolicyNode(Node):
             if obs is None or stamp <= self._restart_time:
                 return
             self._last_request = stamp
-        self.worker.submit(obs, stamp)
-        self._counts["requests"] += 1
+            self._next = (obs, stamp)
+            self._counts["requests"] += 1
         self._submitted.set()
 
     def _publish_results(self) -> None:
+        """The only thread that talks to the child: send the newest request, wait for its
+        chunk (blocked on the pipe, holding no GIL), publish it."""
         while not self._stop.is_set():
-            if not self._submitted.wait(timeout=0.1):
+            if not self._submitted.wait(timeout=_WAIT):
                 continue
             self._submitted.clear()
-            self.worker.wait_idle(timeout=5.0)
+            with self._lock:
+                request, self._next = self._next, None
+            if request is None:
+                continue
+            self.worker.submit(*request)
+            chunk = None
             try:
-                chunk = self.worker.poll()
+                while chunk is None and not self._stop.is_set():
+                    chunk = self.worker.poll(timeout=_WAIT)
             except InferenceError as exc:
                 self._report(str(exc))
-                continue
+            stats = self.worker.stats()
+            self._worker_stats = stats
+            if math.isfinite(stats["latency_ms_p99"]):
+                self._lead_s = stats["latency_ms_p99"] / 1e3
             if chunk is None:
                 continue
             if chunk.stamp <= self._restart_time:
@@ -175,6 +202,7 @@ class PolicyNode(Node):
             self.history.clear()
             self._restart_time = self.get_clock().now().nanoseconds * 1e-9
             self._last_request = -math.inf
+            self._next = None
         response.success = True
         response.message = "history cleared"
         return response
@@ -187,9 +215,10 @@ class PolicyNode(Node):
     def status(self) -> dict:
         return {
             **self._counts,
-            **self.worker.stats(),
+            **self._worker_stats,
             "precision": self.inference.precision,
             "device": self.inference.device,
+            "inference_realtime": self.worker.not_realtime is None,
             "last_error": self._last_error,
         }
 

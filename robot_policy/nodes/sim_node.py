@@ -14,7 +14,10 @@ Services   /sim/reset (std_srvs/Trigger): next episode, seeded seed + k for the 
            for the previous episode and are dropped); /sim/success (std_srvs/Trigger): success =
            whether the task has been solved at any time this episode, message = JSON details.
 Physics runs in its own thread at `physics_hz` on the wall clock (the sim waits for nobody, as
-a real arm would not); stamps are the node clock's time of each state.
+a real arm would not); stamps are the node clock's time of each state. That thread stands in
+for the arm's own controller, which never shares a CPU with the policy computer's desktop, so
+it runs on SCHED_FIFO (`thread_priority`) when permitted: physics that falls behind under load
+would be a slower robot, not a busy computer.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from trajectory_msgs.msg import JointTrajectory
 from robot_policy.nodes import common
 from robot_policy.nodes.images import image_to_msg
 from robot_policy.nodes.parameters import SimNodeParameters
-from robot_policy.runtime.rate_loop import RateLoop
+from robot_policy.runtime.rate_loop import RateLoop, realtime_priority
 from robot_policy.sim import SimConfig
 from robot_policy.sim.arm import SimArm
 from robot_policy.sim.scene import PHYSICS_HZ
@@ -68,6 +71,9 @@ class SimNode(Node):
         self.cameras = cameras
         self.camera_period = 1.0 / p.camera_hz
         self.state_hz = state_hz
+        self.thread_priority = p.thread_priority
+        self.callback_priority = max(p.thread_priority - 1, 0)  # node_main: commands arrive
+        self.realtime = False
         self._lock = threading.Lock()
         self._counts = {"trajectories": 0, "commands": 0, "rejected": 0, "dropped_after_reset": 0}
         self._reset_time = -math.inf
@@ -107,6 +113,13 @@ class SimNode(Node):
         time since the start calls for (a tick delayed by a busy CPU is caught up, up to
         MAX_CATCH_UP), so simulated time does not fall behind the wall clock the policy and the
         controller run on — a real arm does not slow down for a slow computer either."""
+        with realtime_priority(self.thread_priority) as not_realtime:
+            if not_realtime is not None and self.thread_priority:
+                self.get_logger().warning(f"physics at normal priority: {not_realtime}")
+            self.realtime = not_realtime is None
+            self._step_physics()
+
+    def _step_physics(self) -> None:
         loop = RateLoop(self.state_hz)
         next_frame = 0.0
         start: float | None = None
@@ -203,6 +216,7 @@ class SimNode(Node):
             values = {**self._counts, "last_rejection": self._last_rejection}
             values["episode"] = self.arm.episode
             values["lost_physics_steps"] = self._lost_steps
+            values["realtime"] = self.realtime
             values["succeeded"] = self.arm.succeeded
         self.status_pub.publish(
             common.diagnostics(self, "sim_node", DiagnosticStatus.OK, "running", values, "pybullet")

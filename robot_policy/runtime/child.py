@@ -27,7 +27,8 @@ class ChildError(RuntimeError):
 
 class ChildServer:
     """The parent's end: `start`, `send`, `ready_reply`, `recv`, `stop`. Nothing here blocks
-    except `start` (until the child is ready), `recv` and `stop`."""
+    except `start` (until the child is ready), `recv`, `stop` and a `ready_reply` given a
+    timeout."""
 
     def __init__(self, name: str, setup: Setup, *args: Any) -> None:
         self.name = name
@@ -59,9 +60,9 @@ class ChildServer:
             raise ValueError("None stops the child; use stop()")
         self._connection.send(request)
 
-    def ready_reply(self) -> bool:
-        """Whether a reply is waiting, so that `recv` would not block."""
-        return self._connection.poll()
+    def ready_reply(self, timeout: float = 0.0) -> bool:
+        """Whether a reply is waiting (within `timeout` s), so that `recv` would not block."""
+        return self._connection.poll(timeout)
 
     def recv(self) -> Any:
         """The next reply, in request order; raises `ChildError` for a failed request."""

@@ -1,9 +1,10 @@
 """`InferenceWorker`'s surface with the policy in a child process.
 
 A policy's Python (a few hundred small tensor ops per chunk) holds the GIL it shares with a
-control loop in the same interpreter; in a child it cannot, and the child can lower its own
-scheduling priority so that the loop wins a shared core. On 2 shared cores this kept the loop's
-p99 jitter about half the thread worker's (BENCHMARKS.md, control loop).
+control loop, or with a node's ROS callbacks, in the same interpreter; in a child it cannot.
+The child takes its own scheduling: below the loop that shares its core (`niceness`, as in
+`bench loop`, where this kept the loop's p99 jitter about half the thread worker's), or on
+SCHED_FIFO (`priority`) ahead of a desktop's other work, as policy_node runs it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from robot_policy.policies.inference import InferenceSettings, prepare_policy
 from robot_policy.runtime.child import ChildError, ChildServer, yield_to_the_loop
 from robot_policy.runtime.chunks import TimedChunk
+from robot_policy.runtime.rate_loop import enter_realtime
 from robot_policy.runtime.replan import PlanHints
 from robot_policy.runtime.worker import InferenceError, WorkerBase
 
@@ -40,21 +42,39 @@ class ProcessInference(WorkerBase):
         *,
         warmup: int = 2,
         niceness: int = 10,
+        priority: int = 0,
+        latency_floor: float = 0.0,
     ) -> None:
         """The child prepares the policy with `settings` (`policies.inference`), exactly as
-        policy_node and `eval` do, so what it times is what they run."""
+        policy_node and `eval` do, so what it times is what they run.
+
+        `priority`: SCHED_FIFO priority of the child (0: normal scheduling at `niceness`); when
+        refused, the child runs at `niceness` and `not_realtime` says why. `latency_floor`
+        (s): every answer takes at least this long, to rehearse a slower computer; the child
+        sleeps the difference, so the latency reported is the floor, not the compute.
+        """
         super().__init__()
+        if not (math.isfinite(latency_floor) and latency_floor >= 0):
+            raise ValueError(f"latency_floor must be finite and >= 0, got {latency_floor}")
         self.settings = settings or InferenceSettings()
         self._child = ChildServer(
-            "inference-process", _setup, str(checkpoint), self.settings, warmup, niceness
+            "inference-process",
+            _setup,
+            str(checkpoint),
+            self.settings,
+            warmup,
+            niceness,
+            priority,
+            latency_floor,
         )
         self._in_flight: float | None = None  # the stamp being inferred
         self._pending: Request | None = None
         self.dt = math.nan
+        self.not_realtime: str | None = None
 
     def start(self) -> None:
         """Spawn the child; return once it has loaded the policy and warmed up."""
-        self.dt = self._child.start()
+        self.dt, self.not_realtime = self._child.start()
 
     def submit(
         self, obs: Mapping[str, np.ndarray], stamp: float, hints: PlanHints | None = None
@@ -68,9 +88,9 @@ class ProcessInference(WorkerBase):
         else:
             self._send(request)
 
-    def poll(self) -> TimedChunk | None:
-        """The chunk finished since the last poll, or None; never blocks on inference."""
-        if self._in_flight is None or not self._child.ready_reply():
+    def poll(self, timeout: float = 0.0) -> TimedChunk | None:
+        """The chunk finished since the last poll (waiting up to `timeout` s for it), or None."""
+        if self._in_flight is None or not self._child.ready_reply(timeout):
             return None
         stamp, self._in_flight = self._in_flight, None
         try:
@@ -101,11 +121,18 @@ class ProcessInference(WorkerBase):
 
 
 def _setup(
-    checkpoint: str, settings: InferenceSettings, warmup: int, niceness: int
-) -> tuple[float, Callable[[Request], tuple[np.ndarray, float]]]:
-    """In the child: prepare and warm up the policy; answer (history, stamp, hints) with
-    (actions, s)."""
-    yield_to_the_loop(niceness)
+    checkpoint: str,
+    settings: InferenceSettings,
+    warmup: int,
+    niceness: int,
+    priority: int,
+    latency_floor: float,
+) -> tuple[tuple[float, str | None], Callable[[Request], tuple[np.ndarray, float]]]:
+    """In the child: take its scheduling, prepare and warm up the policy; ready with (dt, why
+    not realtime); answer (history, stamp, hints) with (actions, s)."""
+    not_realtime = enter_realtime(priority)
+    if not_realtime is not None:
+        yield_to_the_loop(niceness)
     torch.set_num_threads(settings.threads)
     policy, _ = prepare_policy(checkpoint, settings)
     device = next(policy.parameters()).device
@@ -118,6 +145,8 @@ def _setup(
         batch = {k: torch.from_numpy(v)[None].to(device) for k, v in obs.items()}
         chunk = policy.predict_chunk(batch, **hints.policy_kwargs(device))
         actions = chunk[0, policy.now_index :].cpu().numpy()
+        if (rest := latency_floor - (time.perf_counter() - start)) > 0:
+            time.sleep(rest)
         return actions, time.perf_counter() - start
 
-    return 1.0 / policy.config.fps, infer
+    return (1.0 / policy.config.fps, not_realtime), infer

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -18,39 +19,44 @@ from robot_policy.recent import RecentWindow
 
 # Enough ticks for stable p99 figures (100 s at 100 Hz) without growing for the whole run.
 _HISTORY = 10_000
+_MISS_HISTORY = 1_000  # overruns kept with their times, for telling them from machine stalls
 
 
-@contextmanager
-def realtime_priority(priority: int) -> Iterator[str | None]:
-    """Run the block with the calling thread on SCHED_FIFO at `priority` (1-99, 0: leave it).
+def enter_realtime(priority: int) -> str | None:
+    """Put the calling thread on SCHED_FIFO at `priority` (1-99; 0: leave it) for good.
 
-    Yields None when the thread runs at that priority, else why it does not (the block runs
-    at normal priority then; the caller reports the reason). On a shared machine a loop's
-    misses come from other runnable threads, not from its own work; a FIFO thread runs ahead
-    of all of them as soon as it wakes (ros2_control's controller_manager does the same for
-    its update thread, `thread_priority` 50). It needs CAP_SYS_NICE or an rtprio limit.
+    Returns None when it runs at that priority, else why it does not (it keeps its normal
+    priority then; the caller reports the reason). On a shared machine a loop's misses come
+    from other runnable threads, not from its own work; a FIFO thread runs ahead of all of them
+    as soon as it wakes (ros2_control's controller_manager does the same for its update
+    thread, `thread_priority` 50). It needs CAP_SYS_NICE or an rtprio limit.
     SCHED_RESET_ON_FORK keeps children (a spawned inference or simulator process) from
-    inheriting the priority. The loop sleeps most of each period, and the kernel's RT
-    throttling reserves CPU for everyone else, so a FIFO loop cannot starve the machine.
+    inheriting the priority. The thread sleeps most of each period, and the kernel's RT
+    throttling reserves CPU for everyone else, so a FIFO thread cannot starve the machine.
     """
     if not 0 <= priority <= 99:
         raise ValueError(f"a SCHED_FIFO priority is 1..99 (0: off), got {priority}")
     if priority == 0:
-        yield "thread priority 0: normal scheduling"
-        return
+        return "thread priority 0: normal scheduling"
     if not hasattr(os, "SCHED_FIFO"):
-        yield "SCHED_FIFO is not available on this platform"
-        return
-    before = os.sched_getscheduler(0), os.sched_getparam(0)
+        return "SCHED_FIFO is not available on this platform"
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, os.sched_param(priority))
     except OSError as exc:
-        yield f"SCHED_FIFO {priority} refused: {exc.strerror} (needs CAP_SYS_NICE or rtprio)"
-        return
+        return f"SCHED_FIFO {priority} refused: {exc.strerror} (needs CAP_SYS_NICE or rtprio)"
+    return None
+
+
+@contextmanager
+def realtime_priority(priority: int) -> Iterator[str | None]:
+    """`enter_realtime` for the block only: the thread's scheduling is restored after it."""
+    before = (os.sched_getscheduler(0), os.sched_getparam(0)) if hasattr(os, "SCHED_FIFO") else None
+    not_realtime = enter_realtime(priority)
     try:
-        yield None
+        yield not_realtime
     finally:
-        os.sched_setscheduler(0, *before)
+        if not_realtime is None and before is not None:
+            os.sched_setscheduler(0, *before)
 
 
 class RateLoop:
@@ -82,6 +88,7 @@ class RateLoop:
         self._first_actual = 0.0
         self._last_actual = 0.0
         self._jitter = RecentWindow(_HISTORY)  # wake-up lateness, s
+        self._misses: deque[tuple[float, float]] = deque(maxlen=_MISS_HISTORY)
 
     def wait(self) -> float:
         """Block until the next tick is due; return its scheduled time.
@@ -100,6 +107,7 @@ class RateLoop:
             # Smallest k whose deadline is not yet past; the ticks in between are dropped.
             skip_to = math.ceil((now - self._start) / self.period)
             self._overruns += 1
+            self._misses.append((self._deadline(k), now))
             self._skipped += skip_to - k
             k = skip_to
         scheduled = self._deadline(k)
@@ -127,6 +135,11 @@ class RateLoop:
             "jitter_ms_p99": self._jitter.percentile(99, 1e3),
             "rate_hz_measured": (self._ticks - 1) / span if span > 0 else math.nan,
         }
+
+    def misses(self) -> list[tuple[float, float]]:
+        """The recent overruns as (missed deadline, late wake-up) on the loop's clock (for
+        the default clock, the machine's CLOCK_MONOTONIC, which `StallWitness` shares)."""
+        return list(self._misses)
 
     def _deadline(self, k: int) -> float:
         assert self._start is not None

@@ -180,12 +180,6 @@ class InferenceWorker(WorkerBase):
         with self._cond:
             return self._pending is not None or self._running
 
-    @property
-    def latency_s(self) -> list[float]:
-        """Recent inference durations (seconds, warm-up excluded), oldest first."""
-        with self._cond:
-            return self._latency_s.values()
-
     def stats(self) -> dict[str, float | int]:
         with self._cond:
             return super().stats()
