@@ -13,13 +13,17 @@ from collections.abc import Sequence
 
 import numpy as np
 from builtin_interfaces.msg import Duration
+from rclpy.serialization import deserialize_message, serialize_message
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from robot_policy.nodes.common import to_seconds, to_stamp
-from robot_policy.runtime.chunks import TimedChunk
+from robot_policy.runtime.chunks import ChunkLimits, TimedChunk
 
 # Points must be evenly spaced to this tolerance (s): a chunk is a sampled sequence, not a spline.
 _SPACING_TOLERANCE = 1e-4
+# Bytes allowed beyond the largest in-bounds chunk: the header's frame_id, which is not checked.
+_HEADER_SLACK = 64 * 1024
+DEFAULT_LIMITS = ChunkLimits()
 
 
 class ChunkRejected(ValueError):
@@ -37,8 +41,24 @@ def chunk_to_msg(chunk: TimedChunk, joint_names: Sequence[str]) -> JointTrajecto
     return msg
 
 
-def chunk_from_msg(msg: JointTrajectory, joint_names: Sequence[str]) -> TimedChunk:
-    """The chunk in `joint_names` order; raises ChunkRejected naming the first problem."""
+def chunk_from_msg(
+    msg: JointTrajectory,
+    joint_names: Sequence[str],
+    now: float | None = None,
+    limits: ChunkLimits = DEFAULT_LIMITS,
+) -> TimedChunk:
+    """The chunk in `joint_names` order; raises ChunkRejected naming the first problem.
+
+    The counts are checked first, so a huge message costs O(1) before it is refused rather
+    than a pass of per-point Python work. `now` (the receiver's clock) bounds how far ahead
+    the chunk may start; None skips that one check (no clock to compare with).
+    """
+    if len(msg.points) > limits.max_points:
+        raise ChunkRejected(f"{len(msg.points)} points, over max_chunk_points {limits.max_points}")
+    if len(msg.joint_names) != len(joint_names):
+        raise ChunkRejected(
+            f"joint names: {len(msg.joint_names)} given, the controller has {len(joint_names)}"
+        )
     names = list(msg.joint_names)
     if sorted(names) != sorted(joint_names) or len(set(names)) != len(names):
         raise ChunkRejected(
@@ -57,12 +77,64 @@ def chunk_from_msg(msg: JointTrajectory, joint_names: Sequence[str]) -> TimedChu
         if np.ptp(spacing) > _SPACING_TOLERANCE:
             raise ChunkRejected(f"points are not evenly spaced (spacings {spacing.round(4)})")
         dt = float(spacing.mean())
+        if dt > limits.max_point_spacing + _SPACING_TOLERANCE:
+            raise ChunkRejected(
+                f"points {dt:.4g} s apart, over max_point_spacing {limits.max_point_spacing} s"
+            )
     else:
-        dt = 1.0  # a single action: any positive spacing places it the same way
+        # A single action: any positive spacing places it the same way, and it is held for
+        # one spacing, so no longer than the bound allows.
+        dt = min(1.0, limits.max_point_spacing)
+    start = stamp + float(times[0])
+    if now is not None and start - now > limits.max_lead:
+        raise ChunkRejected(
+            f"starts {start - now:.4g} s ahead of the clock, over max_chunk_lead "
+            f"{limits.max_lead} s"
+        )
+    if len(times) * dt > limits.max_duration + _SPACING_TOLERANCE:
+        raise ChunkRejected(
+            f"covers {len(times) * dt:.4g} s, over max_chunk_duration {limits.max_duration} s"
+        )
     if any(len(p.positions) != len(names) for p in msg.points):
         raise ChunkRejected("a point's position count differs from the joint count")
     order = [names.index(n) for n in joint_names]
     actions = np.array([p.positions for p in msg.points], dtype=np.float64)[:, order]
     if not np.isfinite(actions).all():
         raise ChunkRejected("non-finite action")
-    return TimedChunk(stamp + float(times[0]), dt, actions)
+    return TimedChunk(start, dt, actions)
+
+
+class ChunkReader:
+    """Chunks from serialized messages (a `raw=True` subscription), size-checked first.
+
+    rclpy turns a message into Python objects point by point before any callback sees it
+    (about 1 s of callback-thread work for 100,000 points, with GIL pauses that stall the
+    control loop), so a size bound in `chunk_from_msg` alone comes too late. The byte count
+    is known before that work: no message within the limits serializes larger than
+    `max_bytes`, one with `limits.max_points` points carrying positions, velocities,
+    accelerations and efforts for every joint, plus `_HEADER_SLACK` for the frame id.
+    """
+
+    def __init__(self, joint_names: Sequence[str], limits: ChunkLimits = DEFAULT_LIMITS) -> None:
+        self.joint_names = list(joint_names)
+        self.limits = limits
+        full = [0.0] * len(self.joint_names)
+        point = JointTrajectoryPoint(
+            positions=full, velocities=full, accelerations=full, effort=full
+        )
+        largest = JointTrajectory(joint_names=self.joint_names)
+        largest.points = [point] * limits.max_points
+        self.max_bytes = len(serialize_message(largest)) + _HEADER_SLACK
+
+    def read(self, raw: bytes, now: float | None) -> TimedChunk:
+        """The chunk in `raw`; raises ChunkRejected naming the first problem."""
+        if len(raw) > self.max_bytes:
+            raise ChunkRejected(
+                f"message of {len(raw)} bytes, over the {self.max_bytes} that max_chunk_points "
+                f"{self.limits.max_points} allows"
+            )
+        try:
+            msg = deserialize_message(raw, JointTrajectory)
+        except Exception as exc:  # noqa: BLE001 - whatever the type support raises
+            raise ChunkRejected(f"not a JointTrajectory: {exc}") from exc
+        return chunk_from_msg(msg, self.joint_names, now, self.limits)

@@ -20,7 +20,9 @@ Services   /safety/reset (std_srvs/Trigger): clear the e-stop; /control/enable
 The loop runs in its own thread on the node clock: `runtime.control_loop.ControlLoop`, the one
 `eval` and `bench loop` run, with the topics as its arm and its chunk source. Callbacks parse and
 check messages in the executor's thread and only hand the results over under a lock, so no
-message delays a tick. All the decisions are `runtime.Controller`'s.
+message delays a tick; a chunk beyond the bounds (`max_chunk_points`, `max_chunk_lead`,
+`max_chunk_duration`, `max_point_spacing`) is rejected, an oversized one by its byte count
+before it is parsed. All the decisions are `runtime.Controller`'s.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from robot_policy.nodes import common
-from robot_policy.nodes.chunk_msgs import ChunkRejected, chunk_from_msg
+from robot_policy.nodes.chunk_msgs import ChunkReader, ChunkRejected
 from robot_policy.nodes.parameters import CONTROL_NODE_UNUSED, ControlNodeParameters
 from robot_policy.recent import RecentWindow
 from robot_policy.robots import GRIPPER, load_robot
@@ -90,6 +92,7 @@ class ControlNode(Node):
         self._given_count = 0
         self._chunks = {"accepted": 0, "ignored": 0, "rejected": 0, "overridden": 0, "teleop": 0}
         self.teleop_timeout = p.teleop_timeout
+        self.chunk_reader = ChunkReader(self.names, p.chunk_limits())
         self._last_teleop = -math.inf
         self._last_rejection = ""
         self._tick_ms = RecentWindow()
@@ -117,10 +120,14 @@ class ControlNode(Node):
         self.status_pub = self.create_publisher(DiagnosticArray, "/safety/status", common.STATE_QOS)
         self.applied_pub = self.create_publisher(JointState, "/control/command", common.STATE_QOS)
         self.create_subscription(JointState, "/joint_states", self._on_state, common.SENSOR_QOS)
-        self.create_subscription(JointTrajectory, p.chunk_topic, self._on_chunk, common.COMMAND_QOS)
+        # Chunks arrive serialized (raw), so an oversized one is refused by its byte count
+        # before rclpy spends per-point Python work on it (see `ChunkReader`).
+        self.create_subscription(
+            JointTrajectory, p.chunk_topic, self._on_chunk, common.COMMAND_QOS, raw=True
+        )
         if p.teleop_topic:
             self.create_subscription(
-                JointTrajectory, p.teleop_topic, self._on_teleop_chunk, common.COMMAND_QOS
+                JointTrajectory, p.teleop_topic, self._on_teleop_chunk, common.COMMAND_QOS, raw=True
             )
         self.create_subscription(Bool, "/safety/e_stop", self._on_e_stop, common.COMMAND_QOS)
         self.create_service(Trigger, "/safety/reset", self._on_reset)
@@ -156,19 +163,21 @@ class ControlNode(Node):
             self._state_count += 1
             self._state_received = self.now()
 
-    def _on_chunk(self, msg: JointTrajectory) -> None:
-        self._take_chunk(msg, teleop=False)
+    def _on_chunk(self, raw: bytes) -> None:
+        self._take_chunk(raw, teleop=False)
 
-    def _on_teleop_chunk(self, msg: JointTrajectory) -> None:
-        self._take_chunk(msg, teleop=True)
+    def _on_teleop_chunk(self, raw: bytes) -> None:
+        self._take_chunk(raw, teleop=True)
 
     def teleop_active(self, now: float) -> bool:
         return now - self._last_teleop <= self.teleop_timeout
 
-    def _take_chunk(self, msg: JointTrajectory, teleop: bool) -> None:
+    def _take_chunk(self, raw: bytes, teleop: bool) -> None:
         now = self.now()
         try:
-            chunk = chunk_from_msg(msg, self.names)
+            # Bounded (size, lead, span, spacing) here, in the callback thread: one message
+            # must neither stall the loop nor keep the arm moving long after its sender died.
+            chunk = self.chunk_reader.read(raw, now)
         except ChunkRejected as exc:
             with self._lock:
                 self._chunks["rejected"] += 1

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from robot_policy.policies.inference import InferenceSettings
 from robot_policy.robots import DEFAULT_ROBOT, ROBOTS
+from robot_policy.runtime.chunks import ChunkLimits
 from robot_policy.runtime.controller import ControlConfig
 from robot_policy.settings import Parameter, flatten, setting
 from robot_policy.sim.camera import CAMERAS
@@ -156,9 +157,41 @@ class ControlNodeParameters(ControlConfig):
         "'' = config/safety/<robot>.yaml",
     )
 
+    # Bounds on every chunk that arrives (policy and teleop alike); see `ChunkLimits`.
+    max_chunk_lead: float = setting(
+        ChunkLimits.max_lead,
+        "s a chunk's first action may lie ahead of the node clock (more: rejected; it would "
+        "otherwise block every later chunk as out of order)",
+        low=0.0,
+    )
+    max_chunk_duration: float = setting(
+        ChunkLimits.max_duration,
+        "s one chunk may cover (points x spacing): how long it can move the arm after its "
+        "sender dies",
+        low=0.01,
+    )
+    max_point_spacing: float = setting(
+        ChunkLimits.max_point_spacing,
+        "s between a chunk's points (policy 0.1, teleop_node 1 / its rate_hz: it needs "
+        "rate_hz >= 1 / this)",
+        low=0.001,
+    )
+    max_chunk_points: int = setting(
+        ChunkLimits.max_points, "points in one chunk; bigger ones are refused unparsed", low=1
+    )
+
     def control(self) -> ControlConfig:
         """The core config alone (what `Controller` and `eval` use)."""
         return ControlConfig(self.rate_hz, self.hold_timeout, self.stop_timeout, self.scheduler)
+
+    def chunk_limits(self) -> ChunkLimits:
+        """The bounds `chunk_msgs` applies to each arriving chunk."""
+        return ChunkLimits(
+            self.max_chunk_lead,
+            self.max_chunk_duration,
+            self.max_point_spacing,
+            self.max_chunk_points,
+        )
 
 
 # SchedulerConfig fields that do nothing in control_node: policy_node paces replanning, and

@@ -77,6 +77,36 @@ class TimedChunk:
         return self.actions[k] + frac * (self.actions[k + 1] - self.actions[k])
 
 
+@dataclass(frozen=True)
+class ChunkLimits:
+    """Bounds on a chunk from outside the process (a policy or an operator on a topic).
+
+    The watchdog only asks whether some chunk covers now, and the scheduler ignores a chunk
+    no newer than the last, so without these one message could keep the arm moving long
+    after its sender died (a long span or wide spacing), block every later chunk (a start far
+    ahead of the clock) or stall the loop while it is parsed (a huge point count).
+    max_lead: s a chunk's first action may lie ahead of the receiver's clock.
+    max_duration: s a chunk may cover (horizon * dt: its last action is held for one dt).
+    max_point_spacing: s between consecutive actions; also how long a single action holds.
+    max_points: actions in one chunk.
+    """
+
+    max_lead: float = 0.5
+    max_duration: float = 5.0
+    max_point_spacing: float = 0.5
+    max_points: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("max_lead", "max_duration", "max_point_spacing"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"ChunkLimits.{name} must be finite and >= 0, got {value}")
+        if self.max_duration <= 0 or self.max_point_spacing <= 0:
+            raise ValueError("ChunkLimits.max_duration and max_point_spacing must be > 0")
+        if self.max_points < 1:
+            raise ValueError(f"ChunkLimits.max_points must be >= 1, got {self.max_points}")
+
+
 def delay_steps(chunk: TimedChunk, now: float) -> int:
     """Realised inference delay d = ⌈(now - stamp)/dt⌉ in action steps (RTC's d).
 
