@@ -91,3 +91,33 @@ def test_a_safety_config_must_agree_with_the_limits():
             SafetyLimits.from_robot(load_robot(), margin=0.1),
             safety=SafetyConfig(workspace=None, obstacles=()),
         )
+
+
+@pytest.mark.parametrize("hold_timeout", [0.02, 0.1])
+def test_a_watchdog_hold_brakes_a_moving_arm_within_the_acceleration_limit(hold_timeout):
+    """Hold = decelerate to rest within the acceleration limit, from the hold's start. The hold's
+    target is the last action and the filter brakes toward it, changing the velocity by at most
+    a·dt per tick; it slows from the hold's start (already from the last action: the target stopped
+    there) to rest, may come back to the target it overshot, and is at rest after the stop."""
+    ctl = make(rate_hz=100.0, hold_timeout=hold_timeout, stop_timeout=0.5)
+    dt = ctl.config.dt
+    accel = SafetyLimits.from_robot(load_robot()).arrays(NAMES)["acceleration"]
+    actions = np.tile(HOME, (16, 1))
+    actions[:, 0] += 0.15 * np.arange(16)  # joint 1 at 1.5 rad/s, the last action at t = 1.5 s
+    ctl.add_chunk(TimedChunk(0.0, 0.1, actions), now=0.0)
+    commands, held = [], []
+    for k in range(300):
+        result = ctl.tick(HOME, now=k * dt)
+        commands.append(result.command)
+        held.append("watchdog_hold" in result.reasons)
+    velocity = np.diff(commands, axis=0) / dt  # velocity[k]: from tick k to tick k + 1
+    start = held.index(True)  # the first hold tick; its command ends velocity[start - 1]
+    assert start * dt > 1.5 + hold_timeout  # no chunk has covered now for hold_timeout
+    braking = velocity[start - 1 :]
+    assert braking[0, 0] > 0.3  # moving when the hold begins
+    steps = np.abs(np.diff(braking, axis=0))
+    assert (steps <= accel * dt * (1 + 1e-9)).all(), steps.max(axis=0)
+    # Decelerating from the hold's start (no speed-up) until rest, and at rest at the end.
+    rest = int(np.argmax(braking[:, 0] <= 1e-12))
+    assert rest > 0 and (np.diff(braking[: rest + 1, 0]) <= 1e-12).all(), braking[: rest + 1, 0]
+    np.testing.assert_allclose(velocity[-20:], 0.0, atol=1e-12)

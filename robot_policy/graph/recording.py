@@ -79,7 +79,7 @@ class RecordReferee(Referee):
         self.call(self.reset_teleop, Trigger.Request())
         if record:
             self.record("start")
-        self.call(self.enable_control, SetBool.Request(data=True))
+        self.enable()
 
     def wait_recorder_ready(self, graph: Graph, log: str) -> None:
         """Until the recorder has heard every topic it needs before its first start."""

@@ -14,9 +14,16 @@ Publishes  either /<controller>/joint_trajectory (one point per tick with positi
            stamped with the tick time: what a recorder stores as the action); /safety/status
            (diagnostic_msgs/DiagnosticArray, 2 Hz and on every e-stop change).
 Services   /safety/reset (std_srvs/Trigger): clear the e-stop; /control/enable
-           (std_srvs/SetBool): false stops sending commands (the arm's controller holds), true
-           restarts from the measured state with no old chunks — needed whenever something else
-           moved the arm (a sim reset, hand guiding).
+           (std_srvs/SetBool): true restarts from the measured state with no old chunks —
+           needed whenever something else moved the arm (a sim reset, hand guiding) — and is
+           refused (success false, the moving joint and its speed in the message) while any
+           measured joint moves faster than `enable_max_speed`: the filter restarts at zero
+           velocity, so enabling under a moving arm would step past its acceleration limit
+           (`control_enable`). false stops sending commands at once, with no braking: the arm's
+           controller (a JTC, sim_node's too) holds the last point, so a moving arm stops
+           abruptly, as hard as that controller's gains make it, not within the filter's limits.
+           To stop gently, brake first (/safety/e_stop, or no chunks until the watchdog's stop),
+           wait for rest, then disable.
 The loop runs in its own thread on the node clock: `runtime.control_loop.ControlLoop`, the one
 `eval` and `bench loop` run, with the topics as its arm and its chunk source. Callbacks parse and
 check messages in the executor's thread and only hand the results over under a lock, so no
@@ -32,7 +39,7 @@ import threading
 from collections import deque
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
@@ -41,6 +48,8 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from robot_policy.nodes import common
 from robot_policy.nodes.chunk_msgs import ChunkReader, ChunkRejected
+from robot_policy.nodes.control_enable import MeasuredVelocity, enable_refusal
+from robot_policy.nodes.control_status import control_status, headline
 from robot_policy.nodes.parameters import CONTROL_NODE_UNUSED, ControlNodeParameters
 from robot_policy.recent import RecentWindow
 from robot_policy.robots import GRIPPER, load_robot
@@ -89,6 +98,8 @@ class ControlNode(Node):
         self._state_stamp = -math.inf
         self._state_received = -math.inf  # node-clock time the latest state arrived
         self._state_count = 0  # joint states received; the loop takes each one once
+        self.velocity = MeasuredVelocity(self.robot)  # what /control/enable checks
+        self.enable_max_speed = p.enable_max_speed
         self._given_count = 0
         self._chunks = {"accepted": 0, "ignored": 0, "rejected": 0, "overridden": 0, "teleop": 0}
         self.teleop_timeout = p.teleop_timeout
@@ -162,6 +173,7 @@ class ControlNode(Node):
             self._state_stamp = common.to_seconds(msg.header.stamp)
             self._state_count += 1
             self._state_received = self.now()
+            self.velocity.update(msg.name, msg.position, msg.velocity, self._state_stamp)
 
     def _on_chunk(self, raw: bytes) -> None:
         self._take_chunk(raw, teleop=False)
@@ -215,8 +227,20 @@ class ControlNode(Node):
         return response
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        """true: restart from the measured state, refused while the arm moves (a refusal
+        changes nothing: a running loop keeps following its chunks); false: stop commanding."""
+        refusal = None
         with self._lock:
-            if request.data:
+            if not request.data:
+                self._enabled = False
+            elif (
+                refusal := enable_refusal(
+                    self.velocity.velocity,
+                    self.now() - self._state_received,
+                    self.names,
+                    self.enable_max_speed,
+                )
+            ) is None:
                 # Restart from the arm's measured state: a fresh filter and no old chunks.
                 e_stop = self.controller.e_stopped
                 self._new_controller()
@@ -224,10 +248,10 @@ class ControlNode(Node):
                     self.controller.engage_e_stop(e_stop)  # enabling never clears an e-stop
                 self._state = None  # wait for a state measured after this call
                 self._enabled = True
-            else:
-                self._enabled = False
-        response.success = True
-        response.message = "enabled" if request.data else "disabled"
+        if refusal is not None:
+            self.get_logger().warning(f"/control/enable true {refusal}")
+        response.success = refusal is None
+        response.message = refusal or ("enabled" if request.data else "disabled")
         return response
 
     # --- the loop --------------------------------------------------------------------------
@@ -292,48 +316,11 @@ class ControlNode(Node):
 
     def status(self) -> dict:
         """Everything an operator or a test needs to know about the loop and the filter."""
-        with self._lock:
-            result = self.controller.last_result
-            stats = self.controller.stats.as_dict()
-            values = {
-                "enabled": self._enabled,
-                "source": "teleop" if self.teleop_active(self.now()) else "policy",
-                "e_stop": self.controller.e_stopped or "",
-                "held": bool(result.held) if result else False,
-                "last_reasons": ",".join(result.reasons) if result else "",
-                "chunks": dict(self._chunks),
-                "last_rejection": self._last_rejection,
-                "state_age_ms": (self.now() - self._state_received) * 1e3,
-                **{k: v for k, v in stats.items()},
-                "scheduler": vars(self.controller.scheduler.stats).copy(),
-            }
-        loop = self.loop.stats()
-        values["loop"] = {
-            "rate_hz": loop["rate_hz_measured"],
-            "ticks": loop["ticks"],
-            "realtime": self._realtime,
-            "deadline_misses": loop["overruns"],
-            "miss_times": self.loop.misses(),  # monotonic: told from stalls by the bench
-            "skipped_ticks": loop["skipped_ticks"],
-            "jitter_ms_p99": loop["jitter_ms_p99"],
-            "tick_ms_p99": self._tick_ms.percentile(99),
-            "obs_to_command_ms_p50": self._state_age_ms.percentile(50),
-            "obs_to_command_ms_p99": self._state_age_ms.percentile(99),
-            "chunk_age_ms_p50": self._chunk_age_ms.percentile(50),
-            "chunk_age_ms_p99": self._chunk_age_ms.percentile(99),
-        }
-        return values
+        return control_status(self)
 
     def publish_status(self) -> None:
         values = self.status()
-        if values["e_stop"]:
-            level, message = DiagnosticStatus.ERROR, f"e-stopped ({values['e_stop']})"
-        elif not values["enabled"]:
-            level, message = DiagnosticStatus.WARN, "disabled"
-        elif values["held"]:
-            level, message = DiagnosticStatus.WARN, f"holding: {values['last_reasons']}"
-        else:
-            level, message = DiagnosticStatus.OK, "following chunks"
+        level, message = headline(values)
         self.status_pub.publish(
             common.diagnostics(self, "control_node: safety filter", level, message, values, "arm")
         )

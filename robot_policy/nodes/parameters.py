@@ -151,6 +151,14 @@ class ControlNodeParameters(ControlConfig):
         0.2, "s after the last operator chunk before the policy may resume", low=0.0
     )
     autostart: bool = setting(True, "start commanding once the first joint state arrives")
+    enable_max_speed: float = setting(
+        0.05,
+        "rad/s (m/s for the gripper width): /control/enable true is refused while any measured "
+        "joint moves faster, as the filter restarts at zero velocity; keep it <= acceleration "
+        "/ rate_hz (0.05 = 5 rad/s² / 100 Hz) so the restart's velocity step stays in one tick's "
+        "acceleration limit",
+        low=0.0,
+    )
     safety_config: str = setting(
         "",
         "safety YAML (limits, workspace box, obstacles, energy tank; see config/safety/); "

@@ -1,11 +1,12 @@
 """The safety filter: joint limits, watchdog and e-stop, plus optional workspace box, obstacle
-barriers and energy tank, configured from config/safety/<robot>.yaml.
+barriers (for the end effector and, with the whole-arm keep-out, every link) and energy tank,
+configured from config/safety/<robot>.yaml.
 
 A software filter, not a safety-rated function: the hardware e-stop and the robot's own safety
 controller stay primary.
 """
 
-from robot_policy.safety.config import EnergyConfig, SafetyConfig
+from robot_policy.safety.config import EnergyConfig, LinksConfig, SafetyConfig
 from robot_policy.safety.filter import FilterResult, SafetyFilter
 from robot_policy.safety.limits import GRIPPER, SafetyLimits
 from robot_policy.safety.watchdog import Freshness, Watchdog
@@ -15,6 +16,7 @@ __all__ = [
     "EnergyConfig",
     "FilterResult",
     "Freshness",
+    "LinksConfig",
     "SafetyConfig",
     "SafetyFilter",
     "SafetyLimits",

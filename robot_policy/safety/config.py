@@ -26,11 +26,16 @@ from robot_policy.safety.barrier import DEFAULT_ALPHA, DEFAULT_SLACK_WEIGHT, Car
 from robot_policy.safety.energy import EnergyTank
 from robot_policy.safety.filter import SafetyFilter
 from robot_policy.safety.limits import GRIPPER, LimitSettings, SafetyLimits
+from robot_policy.safety.links import LinkSphere, collision_links, fit_spheres, tracked
 from robot_policy.safety.watchdog import HOLD_TIMEOUT, STOP_TIMEOUT
 from robot_policy.safety.workspace import BarrierSet, Box, Obstacle, Plane, Sphere, WorkspaceBox
 from robot_policy.settings import config_path, setting
 
 DEFAULT_OBSTACLE_MARGIN = 0.02  # m kept from obstacles, as MoveIt's scene proximity default
+# m between every link sphere and every obstacle: less than the end effector's, because the
+# spheres already contain the links' collision meshes (which pad the real links, too).
+DEFAULT_LINK_MARGIN = 0.01
+DEFAULT_LINK_SPHERES = 3
 OBSTACLE_FIELDS = {
     "sphere": frozenset({"center", "radius"}),
     "box": frozenset({"low", "high"}),
@@ -60,9 +65,53 @@ class EnergyConfig:
 
 
 @dataclass(frozen=True)
+class LinksConfig:
+    """The whole-arm keep-out (links.py): the links `names` (None: every link an arm joint moves
+    that has collision geometry), each covered by `spheres` spheres fitted to its collision
+    mesh, stay `margin` m from every obstacle (not the workspace box). `radius` "auto" keeps
+    the fitted radii; {link: m} sets every sphere of a link to m."""
+
+    names: tuple[str, ...] | None = setting(
+        None, "links kept out of the obstacles; null = every moving link with collision geometry"
+    )
+    spheres: int = setting(DEFAULT_LINK_SPHERES, "spheres per link (1-8), fitted to its mesh")
+    radius: str | Mapping[str, float] = setting(
+        "auto", "auto: fitted to the collision mesh; or {link: m} for a link's spheres"
+    )
+    margin: float = setting(DEFAULT_LINK_MARGIN, "m kept between every link sphere and obstacle")
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.spheres <= 8:
+            raise ValueError(f"links: spheres must be 1 to 8 per link, got {self.spheres}")
+        if not self.margin >= 0:
+            raise ValueError(f"links: margin must be >= 0, got {self.margin}")
+        if self.names is not None and len(set(self.names)) != len(self.names):
+            raise ValueError(f"links: names repeat a link: {self.names}")
+        if isinstance(self.radius, str):
+            if self.radius != "auto":
+                raise ValueError(f"links: radius must be auto or {{link: m}}, got {self.radius!r}")
+        elif not all(r > 0 for r in self.radius.values()):
+            raise ValueError(f"links: radii must be positive, got {dict(self.radius)}")
+
+    def spheres_for(self, description: RobotDescription) -> tuple[LinkSphere, ...]:
+        """The covering spheres of the links, with `radius` applied."""
+        names = collision_links(description) if self.names is None else self.names
+        radius = {} if isinstance(self.radius, str) else self.radius
+        stray = sorted(set(radius) - set(names))
+        if stray:
+            raise ValueError(f"links: radius names links that are not kept out: {stray}")
+        try:
+            fitted = fit_spheres(description, tuple(names), self.spheres)
+        except ValueError as err:
+            raise ValueError(f"links: {err}") from err
+        return tuple(LinkSphere(s.link, s.center, radius.get(s.link, s.radius)) for s in fitted)
+
+
+@dataclass(frozen=True)
 class SafetyConfig:
     """Limits (`SafetyLimits.from_robot`'s keywords), the workspace box (None: none), named
-    obstacles, the barrier parameters and the optional energy tank, for one robot."""
+    obstacles, the barrier parameters, the optional whole-arm keep-out and energy tank, for
+    one robot."""
 
     robot: str = DEFAULT_ROBOT
     limits: Mapping[str, Any] = field(default_factory=_limit_defaults)
@@ -71,6 +120,7 @@ class SafetyConfig:
     obstacle_margin: float = DEFAULT_OBSTACLE_MARGIN
     alpha: float = DEFAULT_ALPHA
     slack_weight: float = DEFAULT_SLACK_WEIGHT
+    links: LinksConfig | None = None
     energy: EnergyConfig | None = None
 
     def __post_init__(self) -> None:
@@ -78,6 +128,8 @@ class SafetyConfig:
             raise ValueError(f"unknown robot {self.robot!r}; known: {sorted(ROBOTS)}")
         self.joint_limits()  # validates the limits section against the URDF
         BarrierSet(self.workspace, self.obstacles, self.obstacle_margin)  # names, margin
+        if self.links is not None:
+            self.links.spheres_for(self.description)  # link names, radii
         if not (self.alpha > 0 and self.slack_weight > 0):
             raise ValueError("alpha and slack_weight must be positive")
         inertia = self.energy.inertia if self.energy is not None else None
@@ -113,11 +165,15 @@ class SafetyConfig:
             )
         barriers = None
         if self.workspace is not None or self.obstacles:
+            # The links only need tracking when there is something to keep them out of.
+            spheres = self.links.spheres_for(robot) if self.links and self.obstacles else ()
+            points, bodies = tracked(robot, spheres)
+            margin = self.links.margin if self.links else 0.0
             barriers = CartesianBarrierFilter(
-                Kinematics(robot),
-                BarrierSet(self.workspace, self.obstacles, self.obstacle_margin),
+                Kinematics(robot, points),
+                BarrierSet(self.workspace, self.obstacles, self.obstacle_margin, bodies, margin),
                 robot.arm_joint_names,
-                lever_arms(robot),
+                lever_arms(robot, points),
                 limits.arrays(robot.arm_joint_names)["acceleration"],
                 dt,
                 self.alpha,
@@ -150,7 +206,8 @@ class SafetyConfig:
     def from_dict(cls, config: Mapping[str, Any]) -> SafetyConfig:
         """Sections: robot, limits (`LimitSettings`), workspace {low, high} or null,
         obstacles [{type: sphere|box|plane, name, ...}], barrier {margin, alpha,
-        slack_weight}, energy {capacity, refill_rate, inertia} or null."""
+        slack_weight}, links {names, spheres, radius, margin} or null, energy {capacity,
+        refill_rate, inertia} or null."""
         return cls.from_sections(settings.load(SafetySections, config, ""))
 
     @classmethod
@@ -164,6 +221,7 @@ class SafetyConfig:
                 obstacle_margin=s.barrier.margin,
                 alpha=s.barrier.alpha,
                 slack_weight=s.barrier.slack_weight,
+                links=s.links,
                 energy=s.energy,
             )
         except ValueError as err:
@@ -208,6 +266,7 @@ class SafetySections:
         (), "keep-out shapes: sphere {center, radius}, box {low, high}, plane {point, normal}"
     )
     barrier: BarrierSettings = field(default_factory=BarrierSettings)
+    links: LinksConfig | None = setting(None, "whole-arm keep-out; null = end effector only")
     energy: EnergyConfig | None = setting(None, "energy tank; null = off")
 
 

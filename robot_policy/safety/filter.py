@@ -18,10 +18,11 @@ forward, so following a trajectory is not slowed.
 
 Optionally the arm's velocity then passes a Cartesian stage, inside the same acceleration
 window: the barrier filter (barrier.py: workspace box and obstacles, reasons "workspace:<face>",
-"obstacle:<name>", "barrier_brake") and the energy tank (energy.py, reason "energy"). Both move
-the velocity only toward the braking step (every joint slowing by a·dt), which the joint limits
-always admit, so the Cartesian stage never breaks a joint limit; barriers outrank jerk and the
-energy budget, because braking always satisfies them.
+"obstacle:<name>", with the whole-arm keep-out "link_obstacle:<link>:<name>", and
+"barrier_brake") and the energy tank (energy.py, reason "energy"). Both move the velocity only
+toward the braking step (every joint slowing by a·dt), which the joint limits always admit, so
+the Cartesian stage never breaks a joint limit; barriers outrank jerk and the energy budget,
+because braking always satisfies them.
 """
 
 from __future__ import annotations
@@ -321,7 +322,7 @@ class SafetyFilter:
         brake = np.sign(v) * np.maximum(np.abs(v) - self._brake_step, 0.0)
         velocity, proven, floor = nominal, True, None
         if self.barriers is not None:
-            floor = self.barriers.floor(q)
+            floor = self.barriers.floor(q, lo, hi)
             velocity, proven, why = self.barriers.propose(q, nominal, lo, hi, floor)
             reasons.extend(why)
         if self.energy is not None:
