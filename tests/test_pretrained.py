@@ -15,7 +15,8 @@ def test_shipped_checkpoint_is_small_and_documented():
     config, metadata = read_checkpoint_config(path)
     readme = (path / "README.md").read_text()
     assert f"--policy {config.type}" in readme
-    assert f"--steps {metadata['step']}" in readme
+    assert f"--steps {metadata['settings']['steps']}" in readme  # the schedule it came from
+    assert f"checkpoints/{metadata['step']:06d}" in readme  # and the step that was kept
 
 
 def test_demo_runs_the_shipped_policy_closed_loop():

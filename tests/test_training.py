@@ -71,9 +71,15 @@ def test_loss_falls_and_checkpoint_runs_closed_loop(reach_dataset, tmp_path, pol
 
 def test_resume_continues_from_the_saved_step(reach_dataset, tmp_path):
     out = tmp_path / "ckpt"
-    train(settings(reach_dataset, out, steps=100, checkpoint_every=50), progress=False)
+    train(
+        settings(reach_dataset, out, steps=100, checkpoint_every=50, keep_checkpoints=True),
+        progress=False,
+    )
     state = torch.load(out / TRAINING_STATE_FILE, weights_only=False)
     assert state["step"] == 100
+    # Every checkpoint kept, each a checkpoint folder of its own step.
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["000050", "000100"]
+    assert read_checkpoint_config(out / "checkpoints" / "000050")[1]["step"] == 50
     resumed = train(settings(reach_dataset, out, steps=150, resume=True), progress=False)
     assert resumed["steps"] == 150
     assert torch.load(out / TRAINING_STATE_FILE, weights_only=False)["step"] == 150

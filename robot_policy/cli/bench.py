@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     p = suite("sim", _sim, "physics, env-step and render rates")
     p.add_argument("--seconds", type=float, default=2.0, help="measuring time per case")
-    suite("safety", _safety, "per-tick cost of the safety filter")
+    suite("safety", _safety, "per-tick cost of the safety filter, with and without link keep-out")
     p = suite("inference", _inference, "chunk latency, prepared as policy_node does, vs eager")
     checkpoint(p)
     add_inference_arguments(p)

@@ -115,8 +115,8 @@ def ros_report(r: dict) -> str:
             else "\n"
         )
         + f"  control loop   {c.get('rate_hz', float('nan')):.1f} Hz, "
-        f"{c.get('deadline_misses')} deadline misses ({c.get('own_deadline_misses')} its own, "
-        f"the rest in {c.get('machine_stalls')} stalls of the machine), jitter p99 "
+        f"{c.get('deadline_misses')} deadline misses ({c.get('own_deadline_misses')} its own; "
+        f"{c.get('machine_stalls')} stalls of the machine witnessed), jitter p99 "
         f"{c.get('jitter_ms_p99', float('nan')):.2f} ms"
         + ("" if c.get("realtime") else " (normal priority)")
         + "\n"

@@ -21,6 +21,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--checkpoint-every", type=int, default=1000)
+    p.add_argument(
+        "--keep-checkpoints",
+        action="store_true",
+        help="also keep the policy of every checkpoint in OUT/checkpoints/<step>/ (EMA weights, "
+        "loadable as a checkpoint), to pick the best by evaluation",
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUT/training_state.pt")
     p.add_argument(
         "--cameras",
@@ -53,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         num_workers=args.num_workers,
         checkpoint_every=args.checkpoint_every,
+        keep_checkpoints=args.keep_checkpoints,
         resume=args.resume,
         cameras=args.cameras,
         policy_overrides=parse_overrides(args.set),

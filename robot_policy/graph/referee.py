@@ -44,6 +44,8 @@ from robot_policy.sim import SimConfig
 # Loading torch and a checkpoint and warming up takes a while on 2 busy cores.
 STARTUP_TIMEOUT = 120.0
 CALL_TIMEOUT = 10.0
+# control_node refuses to resume a moving arm; a disabled one is still within ~0.1 s.
+ENABLE_TIMEOUT = 5.0
 
 
 class GraphFailure(RuntimeError):
@@ -60,6 +62,7 @@ class RosEvalResult:
     ci95_low: float
     ci95_high: float
     mean_seconds_to_success: float | None  # None when no episode succeeded
+    outcomes: list[float | None] = field(default_factory=list)  # per episode: s to success
     control: dict = field(default_factory=dict)  # loop rate, misses, jitter, interventions
     policy: dict = field(default_factory=dict)  # inference latency, chunk counts
     ros: bool = True
@@ -121,6 +124,17 @@ class Referee(Node):
                 raise GraphFailure(f"{client.srv_name} did not answer within {CALL_TIMEOUT} s")
             time.sleep(0.005)
         return future.result()
+
+    def enable(self) -> None:
+        """Resume control, asking again while control_node refuses because the arm still
+        moves (just disabled mid-motion, or the state it last heard predates a sim reset)."""
+        deadline = time.monotonic() + ENABLE_TIMEOUT
+        while not (reply := self.call(self.enable_control, SetBool.Request(data=True))).success:
+            if time.monotonic() > deadline:
+                raise GraphFailure(
+                    f"/control/enable refused for {ENABLE_TIMEOUT} s: {reply.message}"
+                )
+            time.sleep(0.02)
 
 
 @contextmanager
@@ -231,7 +245,7 @@ def run_episode(
     if not first:
         referee.call(referee.reset_sim, Trigger.Request())
     referee.call(referee.restart_policy, Trigger.Request())
-    referee.call(referee.enable_control, SetBool.Request(data=True))
+    referee.enable()
     start = time.monotonic()
     while (elapsed := time.monotonic() - start) < limit:
         check_alive(graph, log)
@@ -259,25 +273,25 @@ def evaluate_ros(
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     overrides = graph_overrides(task, seed, checkpoint, strategy, inference_steps, sim_config)
     limit = (SimConfig.from_yaml(sim_config) if sim_config else SimConfig()).episode_seconds[task]
-    successes, seconds = 0, []
+    outcomes: list[float | None] = []
     with running_graph(overrides, graph_path, log_path) as (graph, referee, log):
         bar = tqdm(range(episodes), desc=f"eval --ros {task}", unit="ep", disable=not progress)
         with stall_witness(overrides, graph_path) as witness:
             for k in bar:
-                took = run_episode(graph, referee, log, first=k == 0, limit=limit)
-                if took is not None:
-                    successes += 1
-                    seconds.append(took)
-                bar.set_postfix(success=f"{successes}/{k + 1}")
+                outcomes.append(run_episode(graph, referee, log, first=k == 0, limit=limit))
+                done = sum(s is not None for s in outcomes)
+                bar.set_postfix(success=f"{done}/{k + 1}")
             referee.wait_for_status(after=time.monotonic())
             stalls = witness.stalls()
     control = referee.status.get("control_node", {})
     policy = referee.status.get("policy_node", {})
+    seconds = [s for s in outcomes if s is not None]
     return RosEvalResult(
         task=task,
         strategy=strategy,
-        **success_fields(successes, episodes),
+        **success_fields(len(seconds), episodes),
         mean_seconds_to_success=float(np.mean(seconds)) if seconds else None,
+        outcomes=outcomes,
         control={
             **loop_report(control, stalls),
             "safety_interventions": control.get("interventions"),

@@ -49,6 +49,7 @@ class TrainSettings:
     threads: int | None = None
     num_workers: int = 0
     checkpoint_every: int = 1000
+    keep_checkpoints: bool = False  # also OUT/checkpoints/<step>/: pick one by evaluation
     resume: bool = False
     cameras: tuple[str, ...] = ()
     policy_overrides: dict[str, Any] = field(default_factory=dict)
@@ -151,6 +152,8 @@ def train(settings: TrainSettings, progress: bool = True) -> dict[str, Any] | No
         ema.copy_to(policy.parameters())
         meta = {"dataset": str(settings.dataset), "step": step, "settings": asdict(settings)}
         save_policy(policy, out, metadata=meta)
+        if settings.keep_checkpoints:
+            save_policy(policy, out / "checkpoints" / f"{step:06d}", metadata=meta)
         ema.restore(policy.parameters())
         tmp = state_path.with_name(f".{state_path.name}.tmp")
         torch.save(
