@@ -98,3 +98,47 @@ def probe(isolated_ros_env) -> Iterator[Probe]:
     p = Probe()
     yield p
     p.close()
+
+
+COMMANDS = "/arm_controller/joint_trajectory"  # control_node's output in config/sim_graph.yaml
+
+
+@pytest.fixture
+def graph_topics() -> list[tuple[type, str, Any]]:
+    """(message type, topic, QoS) the probe watches for `graph_of`; a test module overrides
+    this fixture to watch more, or with another QoS."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import JointState
+    from trajectory_msgs.msg import JointTrajectory
+
+    from robot_policy.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS
+
+    return [
+        (JointState, "/joint_states", SENSOR_QOS),
+        (DiagnosticArray, "/safety/status", STATE_QOS),
+        (JointTrajectory, COMMANDS, COMMAND_QOS),
+    ]
+
+
+@pytest.fixture
+def graph_of(probe, isolated_ros_env, tmp_path, graph_topics):
+    """`graph_of(*nodes, **overrides)` starts those nodes of config/sim_graph.yaml, with
+    parameter overrides per node, once the probe watches `graph_topics`; all stop after."""
+    from robot_policy.graph.runner import DEFAULT_GRAPH, Graph
+
+    graphs = []
+
+    def start(*nodes: str, **overrides):
+        log = open(tmp_path / "graph.log", "w")  # noqa: SIM115 - closed below
+        graph = Graph(DEFAULT_GRAPH, overrides, only=list(nodes), env=isolated_ros_env, log=log)
+        graphs.append((graph, log))
+        for msg_type, topic, qos in graph_topics:
+            if topic not in probe.received:
+                probe.watch(msg_type, topic, qos)
+        graph.start()
+        return graph
+
+    yield start
+    for graph, log in graphs:
+        graph.stop()
+        log.close()

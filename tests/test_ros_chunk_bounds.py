@@ -12,21 +12,16 @@ import json
 import time
 
 import numpy as np
-import pytest
-from conftest import wait_for
-from diagnostic_msgs.msg import DiagnosticArray
-from sensor_msgs.msg import JointState
+from conftest import COMMANDS, wait_for
 from trajectory_msgs.msg import JointTrajectory
 
-from robot_policy.graph.runner import DEFAULT_GRAPH, Graph
 from robot_policy.nodes.chunk_msgs import chunk_to_msg
-from robot_policy.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS
+from robot_policy.nodes.common import COMMAND_QOS
 from robot_policy.robots import load_robot
 from robot_policy.runtime.chunks import TimedChunk
 
 STARTUP = 90.0
 NAMES = load_robot().command_names
-COMMANDS = "/arm_controller/joint_trajectory"
 FAR = 1e6  # s ahead of the clock: the adversarial chunk's start
 
 
@@ -52,31 +47,6 @@ def measured(probe) -> np.ndarray:
 def commanded_speed(probe) -> float:
     """Joint 1's commanded velocity in the newest command control_node sent."""
     return float(probe.messages(COMMANDS)[-1].points[0].velocities[0])
-
-
-@pytest.fixture
-def graph_of(probe, isolated_ros_env, tmp_path):
-    """Start a subset of config/sim_graph.yaml; the probe watches what the test reads."""
-    graphs = []
-
-    def start(*nodes: str, **overrides) -> Graph:
-        log = open(tmp_path / "graph.log", "w")  # noqa: SIM115 - closed below
-        graph = Graph(DEFAULT_GRAPH, overrides, only=list(nodes), env=isolated_ros_env, log=log)
-        graphs.append((graph, log))
-        for msg_type, topic, qos in (
-            (JointState, "/joint_states", SENSOR_QOS),
-            (DiagnosticArray, "/safety/status", STATE_QOS),
-            (JointTrajectory, COMMANDS, COMMAND_QOS),
-        ):
-            if topic not in probe.received:
-                probe.watch(msg_type, topic, qos)
-        graph.start()
-        return graph
-
-    yield start
-    for graph, log in graphs:
-        graph.stop()
-        log.close()
 
 
 def ramp(start: np.ndarray, stamp: float) -> JointTrajectory:

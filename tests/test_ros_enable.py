@@ -15,16 +15,13 @@ import time
 
 import numpy as np
 import pytest
-from conftest import wait_for
-from diagnostic_msgs.msg import DiagnosticArray
+from conftest import COMMANDS, wait_for
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
 
-from robot_policy.graph.runner import DEFAULT_GRAPH, Graph
 from robot_policy.nodes.chunk_msgs import chunk_to_msg
-from robot_policy.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS
+from robot_policy.nodes.common import COMMAND_QOS
 from robot_policy.nodes.control_enable import STATE_MAX_AGE, MeasuredVelocity, enable_refusal
 from robot_policy.nodes.parameters import ControlNodeParameters
 from robot_policy.robots import load_robot
@@ -35,7 +32,6 @@ STARTUP = 90.0
 ROBOT = load_robot()
 NAMES = ROBOT.command_names
 STATE_NAMES = [*ROBOT.arm_joint_names, *(j.name for j in ROBOT.fingers)]
-COMMANDS = "/arm_controller/joint_trajectory"
 PERIOD = 0.01  # control_node rate_hz 100 in config/sim_graph.yaml
 MAX_SPEED = ControlNodeParameters.enable_max_speed  # the default, which the graph keeps
 # Every command the node sends, however far the probe's executor falls behind: a dropped one
@@ -46,28 +42,12 @@ ALL_COMMANDS_QOS = QoSProfile(
 
 
 @pytest.fixture
-def graph_of(probe, isolated_ros_env, tmp_path):
-    """Start a subset of config/sim_graph.yaml; the probe watches what the tests read."""
-    graphs = []
-
-    def start(*nodes: str, **overrides) -> Graph:
-        log = open(tmp_path / "graph.log", "w")  # noqa: SIM115 - closed below
-        graph = Graph(DEFAULT_GRAPH, overrides, only=list(nodes), env=isolated_ros_env, log=log)
-        graphs.append((graph, log))
-        for msg_type, topic, qos in (
-            (JointState, "/joint_states", SENSOR_QOS),
-            (DiagnosticArray, "/safety/status", STATE_QOS),
-            (JointTrajectory, COMMANDS, ALL_COMMANDS_QOS),
-        ):
-            if topic not in probe.received:
-                probe.watch(msg_type, topic, qos)
-        graph.start()
-        return graph
-
-    yield start
-    for graph, log in graphs:
-        graph.stop()
-        log.close()
+def graph_topics(graph_topics):
+    """Commands with a deep queue instead of the default depth 1."""
+    return [
+        *(w for w in graph_topics if w[1] != COMMANDS),
+        (JointTrajectory, COMMANDS, ALL_COMMANDS_QOS),
+    ]
 
 
 def ramp_chunk(start: np.ndarray, speed: float, stamp: float) -> TimedChunk:

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import wait_for
+from conftest import COMMANDS, wait_for
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
@@ -23,7 +23,7 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from robot_policy.graph.referee import loop_report
-from robot_policy.graph.runner import DEFAULT_GRAPH, Graph
+from robot_policy.graph.runner import DEFAULT_GRAPH
 from robot_policy.nodes.chunk_msgs import chunk_to_msg
 from robot_policy.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, to_stamp
 from robot_policy.robots import load_robot
@@ -31,7 +31,6 @@ from robot_policy.runtime.chunks import TimedChunk
 
 STARTUP = 90.0
 NAMES = load_robot().command_names
-COMMANDS = "/arm_controller/joint_trajectory"
 PERIOD = 0.01  # control_node rate_hz 100 in config/sim_graph.yaml
 
 
@@ -61,29 +60,8 @@ def measured(probe) -> np.ndarray:
 
 
 @pytest.fixture
-def graph_of(probe, isolated_ros_env, tmp_path):
-    """Start a subset of config/sim_graph.yaml; the probe watches what the tests read."""
-    graphs = []
-
-    def start(*nodes: str, **overrides) -> Graph:
-        log = open(tmp_path / "graph.log", "w")  # noqa: SIM115 - closed below
-        graph = Graph(DEFAULT_GRAPH, overrides, only=list(nodes), env=isolated_ros_env, log=log)
-        graphs.append((graph, log))
-        for msg_type, topic, qos in (
-            (JointState, "/joint_states", SENSOR_QOS),
-            (DiagnosticArray, "/safety/status", STATE_QOS),
-            (DiagnosticArray, "/sim/status", STATE_QOS),
-            (JointTrajectory, COMMANDS, COMMAND_QOS),
-        ):
-            if topic not in probe.received:
-                probe.watch(msg_type, topic, qos)
-        graph.start()
-        return graph
-
-    yield start
-    for graph, log in graphs:
-        graph.stop()
-        log.close()
+def graph_topics(graph_topics):
+    return [*graph_topics, (DiagnosticArray, "/sim/status", STATE_QOS)]
 
 
 def publisher(probe, msg_type, topic):
@@ -314,7 +292,9 @@ def test_up_runs_a_graph_file_and_stops_cleanly_on_ctrl_c(probe, isolated_ros_en
 
 
 def test_operator_chunks_override_the_policy_until_released(graph_of, probe):
-    graph_of("sim_node", "control_node")
+    # Interpolated: every streamed ramp starts at the measured position, so a held first action
+    # (the shipped graph's execution) would keep re-commanding where the arm already is.
+    graph_of("sim_node", "control_node", control_node={"scheduler.interpolate": True})
     wait_controlled(probe)
     policy = publisher(probe, JointTrajectory, "/policy/action_chunk")
     teleop = publisher(probe, JointTrajectory, "/teleop/action_chunk")

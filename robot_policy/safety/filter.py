@@ -171,9 +171,10 @@ class SafetyFilter:
         elif problems:
             reasons.extend(problems)
         elif freshness is not Freshness.FRESH:
+            # Hold and stop both brake to rest where the arm is, within the acceleration
+            # limit: the last target may lie far ahead of a rate-limited arm, and a dead
+            # source must not keep moving it there (hold = MoveIt Servo's halt).
             reasons.append(freshness.value)
-            if freshness is Freshness.HOLD:
-                target = self._target
         else:
             target = [
                 lower if x < lower else upper if x > upper else x
