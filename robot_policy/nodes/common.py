@@ -14,7 +14,8 @@ import math
 import signal
 import sys
 import typing
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import rclpy
@@ -34,7 +35,7 @@ from rclpy.qos import (
 from rclpy.signals import SignalHandlerOptions
 
 from robot_policy import settings
-from robot_policy.runtime.rate_loop import enter_realtime
+from robot_policy.runtime.rate_loop import enter_realtime, realtime_priority
 
 T = TypeVar("T")
 
@@ -133,6 +134,16 @@ def declare_parameters(node: Node, schema: type[T], exclude: Collection[str] = (
             else value
         )
     return settings.from_flat(schema, values, node.get_name())
+
+
+@contextmanager
+def realtime_thread(node: Node, priority: int, what: str) -> Iterator[bool]:
+    """`realtime_priority` for one of a node's threads, a refusal logged naming `what`;
+    yields whether the thread runs at that priority (for the node's status)."""
+    with realtime_priority(priority) as not_realtime:
+        if not_realtime is not None and priority:
+            node.get_logger().warning(f"{what} at normal priority: {not_realtime}")
+        yield not_realtime is None
 
 
 def node_main(factory: Callable[[], Node]) -> Callable[[list[str] | None], int]:

@@ -56,7 +56,7 @@ from robot_policy.robots import GRIPPER, load_robot
 from robot_policy.runtime.chunks import TimedChunk
 from robot_policy.runtime.control_loop import ControlLoop, Observed
 from robot_policy.runtime.controller import Controller
-from robot_policy.runtime.rate_loop import RateLoop, realtime_priority
+from robot_policy.runtime.rate_loop import RateLoop
 from robot_policy.safety import SafetyConfig
 
 STATUS_PERIOD = 0.5
@@ -257,10 +257,8 @@ class ControlNode(Node):
     # --- the loop --------------------------------------------------------------------------
 
     def _run(self) -> None:
-        with realtime_priority(self._thread_priority) as not_realtime:
-            if not_realtime is not None and self._thread_priority:
-                self.get_logger().warning(f"control loop at normal priority: {not_realtime}")
-            self._realtime = not_realtime is None
+        with common.realtime_thread(self, self._thread_priority, "control loop") as realtime:
+            self._realtime = realtime
             self._ticks()
 
     def _ticks(self) -> None:

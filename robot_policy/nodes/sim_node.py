@@ -37,7 +37,7 @@ from trajectory_msgs.msg import JointTrajectory
 from robot_policy.nodes import common
 from robot_policy.nodes.images import image_to_msg
 from robot_policy.nodes.parameters import SimNodeParameters
-from robot_policy.runtime.rate_loop import RateLoop, realtime_priority
+from robot_policy.runtime.rate_loop import RateLoop
 from robot_policy.sim import SimConfig
 from robot_policy.sim.arm import SimArm
 from robot_policy.sim.scene import PHYSICS_HZ
@@ -113,10 +113,8 @@ class SimNode(Node):
         time since the start calls for (a tick delayed by a busy CPU is caught up, up to
         MAX_CATCH_UP), so simulated time does not fall behind the wall clock the policy and the
         controller run on — a real arm does not slow down for a slow computer either."""
-        with realtime_priority(self.thread_priority) as not_realtime:
-            if not_realtime is not None and self.thread_priority:
-                self.get_logger().warning(f"physics at normal priority: {not_realtime}")
-            self.realtime = not_realtime is None
+        with common.realtime_thread(self, self.thread_priority, "physics") as realtime:
+            self.realtime = realtime
             self._step_physics()
 
     def _step_physics(self) -> None:
