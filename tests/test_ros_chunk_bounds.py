@@ -98,3 +98,25 @@ def test_a_chunk_far_ahead_of_the_clock_is_rejected_and_the_next_one_drives(grap
     wait_for(lambda: commanded_speed(probe) > 0.1, 5.0, "joint 1 commanded to move")
     wait_for(lambda: measured(probe)[0] > start[0] + 0.01, 5.0, "joint 1 moving")
     assert latest_status(probe)["chunks"]["ignored"] == 0
+
+    # Issue 17.8: one action stamped with its observation time (50 ms before it arrives) is
+    # executed, not dropped as stale; a chunk that is ignored says why in the status.
+    target = measured(probe)
+    target[0] -= 0.05
+    observed = time.time() - 0.05
+    single = chunk_to_msg(TimedChunk(observed, 0.1, target[None, :]), NAMES)
+    single.points[0].time_from_start.nanosec = 0
+    publishers["/policy/action_chunk"].publish(single)
+    status = wait_for(
+        lambda: (s := latest_status(probe)).get("chunks", {}).get("accepted", 0) >= 2 and s,
+        5.0,
+        "the one-action chunk accepted",
+    )
+    assert status["chunks"]["ignored"] == 0, status["scheduler"]["last_ignored"]
+    publishers["/policy/action_chunk"].publish(ramp(measured(probe), observed - 1.0))
+    status = wait_for(
+        lambda: (s := latest_status(probe)).get("chunks", {}).get("ignored", 0) >= 1 and s,
+        5.0,
+        "the older chunk ignored",
+    )
+    assert status["scheduler"]["last_ignored"].startswith("out of order: stamp")

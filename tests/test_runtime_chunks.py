@@ -134,14 +134,36 @@ def test_out_of_order_older_chunk_ignored():
     assert sched.action(0.7)[0] == 102
     assert sched.stats.chunks_received == 3
     assert sched.stats.chunks_out_of_order == 2
+    assert sched.stats.last_ignored == (
+        "out of order: stamp 0.500000 not after the last chunk's 0.500000"
+    )
 
 
-def test_fully_stale_chunk_dropped():
+def test_fully_stale_chunk_dropped_and_says_why():
     sched = receding()
     assert not sched.add(ramp(0.0, horizon=4), now=0.5)
     assert sched.action(0.35) is None
     assert sched.stats.chunks_fully_stale == 1
     assert sched.stats.stale_actions_dropped == 4
+    assert (
+        sched.stats.last_ignored
+        == "stale: ends 0.1000 s before now + stale_margin (5 steps of 0.1 s late)"
+    )
+
+
+def test_a_chunk_arriving_in_its_last_action_still_holds_it():
+    # Issue 17.8: a one-action chunk stamped with its observation time is due before it can
+    # arrive; it was always dropped as stale, silently.
+    sched = receding()
+    single = TimedChunk(1.0, 0.5, np.array([[7.0, 7.0]]))
+    assert sched.add(single, now=1.03)
+    assert sched.action(1.03)[0] == 7.0 and sched.action(1.49)[0] == 7.0
+    assert sched.action(1.5) is None
+    assert sched.stats.stale_actions_dropped == 0 and sched.stats.last_ignored == ""
+    late = receding()
+    assert late.add(ramp(0.0, horizon=4), now=0.35)  # only the last action still covers
+    assert late.action(0.35)[0] == 3 and late.action(0.4) is None
+    assert late.stats.stale_actions_dropped == 3
 
 
 def test_none_when_nothing_covers_now():

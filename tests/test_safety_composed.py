@@ -59,7 +59,8 @@ def test_for_robot_loads_the_shipped_yaml():
     assert shipped.workspace is not None and [n for n, _ in shipped.obstacles] == ["table"]
     # The code defaults are joint limits only: the robot's cell lives in its YAML alone.
     assert SafetyConfig().workspace is None and SafetyConfig().obstacles == ()
-    assert SafetyConfig().limits == shipped.limits
+    # ... and its margin below the hardware's speed: the code default has none.
+    assert {**SafetyConfig().limits, "velocity_scale": 0.85} == dict(shipped.limits)
 
 
 near_home = st.lists(st.floats(-0.8, 0.8), min_size=7, max_size=7).map(

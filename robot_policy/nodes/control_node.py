@@ -5,7 +5,9 @@ Subscribes /joint_states (sensor_msgs/JointState), /policy/action_chunk
            /teleop/action_chunk (the same, from an operator: while these keep arriving the
            policy's chunks are dropped — a human intervention — and the policy resumes
            `teleop_timeout` after the last one), /safety/e_stop (std_msgs/Bool, true = stop;
-           latching).
+           latching), /control/reduced_speed (std_msgs/Bool: true caps the tool's commanded
+           speed at the safety config's speed.reduced_tcp_limit, 0.25 m/s as ISO 10218-1's
+           reduced speed; the arm decelerates to it within its limits).
 Publishes  either /<controller>/joint_trajectory (one point per tick with position and velocity,
            header.stamp zero = "start now", for a ros2_control JointTrajectoryController) or
            /<controller>/commands (std_msgs/Float64MultiArray, forward position controller);
@@ -92,6 +94,7 @@ class ControlNode(Node):
         self.output = p.output
         self.send_velocities = p.send_velocities
         self._lock = threading.Lock()
+        self._reduced_speed = p.reduced_speed
         self._new_controller()
         self._enabled = bool(p.autostart)
         self._state: dict[str, float] | None = None
@@ -141,6 +144,9 @@ class ControlNode(Node):
                 JointTrajectory, p.teleop_topic, self._on_teleop_chunk, common.COMMAND_QOS, raw=True
             )
         self.create_subscription(Bool, "/safety/e_stop", self._on_e_stop, common.COMMAND_QOS)
+        self.create_subscription(
+            Bool, "/control/reduced_speed", self._on_reduced_speed, common.COMMAND_QOS
+        )
         self.create_service(Trigger, "/safety/reset", self._on_reset)
         self.create_service(SetBool, "/control/enable", self._on_enable)
         self.create_timer(STATUS_PERIOD, self.publish_status)
@@ -160,6 +166,7 @@ class ControlNode(Node):
         self.controller = Controller(
             self.names, self.safety.joint_limits(), self.config, safety=self.safety
         )
+        self.controller.set_reduced_speed(self._reduced_speed)
         self._inbox: deque[TimedChunk] = deque()
         self.control = ControlLoop(self.controller, _TopicArm(self), _Inbox(self._inbox))
 
@@ -217,6 +224,13 @@ class ControlNode(Node):
             self.get_logger().warning("e-stop engaged")
             self.publish_status()
 
+    def _on_reduced_speed(self, msg: Bool) -> None:
+        with self._lock:
+            self._reduced_speed = bool(msg.data)
+            self.controller.set_reduced_speed(self._reduced_speed)
+        self.get_logger().info(f"reduced speed {'on' if msg.data else 'off'}")
+        self.publish_status()
+
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self._lock:
             was = self.controller.e_stopped
@@ -273,8 +287,12 @@ class ControlNode(Node):
                 # command computed before it can still go out.
                 tick = self.control.step(now, self.loop.period)
                 self._chunks["accepted"] += tick.chunks_accepted
-                self._chunks["ignored"] += polled - tick.chunks_accepted
+                ignored = polled - tick.chunks_accepted
+                self._chunks["ignored"] += ignored
                 state_stamp = self._state_stamp
+            if ignored:
+                why = self.controller.scheduler.stats.last_ignored
+                self.get_logger().warning(f"chunk ignored: {why}", throttle_duration_sec=1.0)
             if tick.result is not None:
                 self._state_age_ms.add((self.now() - state_stamp) * 1e3)
                 self._tick_ms.add(tick.work_s * 1e3)

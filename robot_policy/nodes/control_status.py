@@ -14,6 +14,7 @@ from diagnostic_msgs.msg import DiagnosticStatus
 
 if TYPE_CHECKING:
     from robot_policy.nodes.control_node import ControlNode
+    from robot_policy.runtime.controller import Controller
 
 
 def control_status(node: ControlNode) -> dict[str, Any]:
@@ -33,6 +34,8 @@ def control_status(node: ControlNode) -> dict[str, Any]:
             "state_age_ms": (node.now() - node._state_received) * 1e3,
             # What /control/enable true compares with enable_max_speed (None: not known).
             "measured_speed": None if velocity is None else float(np.abs(velocity).max()),
+            "reduced_speed": controller.reduced_speed,
+            "speed_monitor": speed_monitor(controller),
             **controller.stats.as_dict(),
             "scheduler": vars(controller.scheduler.stats).copy(),
         }
@@ -52,6 +55,21 @@ def control_status(node: ControlNode) -> dict[str, Any]:
         "chunk_age_ms_p99": node._chunk_age_ms.percentile(99),
     }
     return values
+
+
+def speed_monitor(controller: Controller) -> dict[str, Any]:
+    """The monitor's latest verdict: worst measured joint speed over its hardware limit, the
+    tool's measured speed (m/s), the excesses so far and the peak ratio."""
+    monitor, verdict = controller.monitor, controller.last_verdict
+    if monitor is None:
+        return {}
+    return {
+        "joint_ratio": verdict.joint_ratio if verdict else None,
+        "tcp_speed": verdict.tcp_speed if verdict else None,
+        "excesses": monitor.excesses,
+        "peak_ratio": monitor.peak_ratio,
+        "slowed": controller.filter.speed is not None and controller.filter.speed.joint_scale < 1,
+    }
 
 
 def headline(values: Mapping[str, Any]) -> tuple[bytes, str]:

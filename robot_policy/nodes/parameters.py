@@ -159,6 +159,11 @@ class ControlNodeParameters(ControlConfig):
         "acceleration limit",
         low=0.0,
     )
+    reduced_speed: bool = setting(
+        False,
+        "start in reduced-speed mode (ISO 10218-1): the tool's commanded speed capped at the "
+        "safety config's speed.reduced_tcp_limit; /control/reduced_speed switches it live",
+    )
     safety_config: str = setting(
         "",
         "safety YAML (limits, workspace box, obstacles, energy tank; see config/safety/); "

@@ -170,6 +170,7 @@ class SchedulerStats:
     stale_actions_dropped: int = 0
     max_delay_steps: int = 0
     total_delay_steps: int = 0  # with the count of accepted-in-order chunks, gives the mean
+    last_ignored: str = ""  # why the latest ignored chunk was ignored
 
     @property
     def mean_delay_steps(self) -> float:
@@ -200,7 +201,10 @@ class ChunkScheduler:
         A chunk no newer than the last one accepted is ignored: with an async worker an old
         request can finish after a newer one, and its actions are based on older information.
         Actions due before `now + stale_margin` are dropped, so the chunk takes over only from
-        its first fresh action; a chunk with none left is dropped whole.
+        its first fresh action — except the last, which holds until the chunk's end: a
+        one-action chunk stamped with its observation time is due before it can arrive, yet
+        still says what to do now. A chunk that ends before `now + stale_margin` is dropped
+        whole. Why a chunk was ignored is kept in `stats.last_ignored`.
         """
         if self._action_dim is not None and chunk.actions.shape[1] != self._action_dim:
             raise ValueError(
@@ -209,18 +213,29 @@ class ChunkScheduler:
         self.stats.chunks_received += 1
         if chunk.stamp <= self._last_stamp:
             self.stats.chunks_out_of_order += 1
+            self.stats.last_ignored = (
+                f"out of order: stamp {chunk.stamp:.6f} not after the last chunk's "
+                f"{self._last_stamp:.6f}"
+            )
             return False
         delay = delay_steps(chunk, now)
         self._delays.append(delay)
         self.stats.total_delay_steps += delay
         self.stats.max_delay_steps = max(self.stats.max_delay_steps, delay)
-        start = max(0, math.ceil((now + self.config.stale_margin - chunk.stamp) / chunk.dt - _EPS))
+        fresh_from = now + self.config.stale_margin
+        start = max(0, math.ceil((fresh_from - chunk.stamp) / chunk.dt - _EPS))
+        if start >= chunk.horizon and fresh_from < chunk.end - _EPS:
+            start = chunk.horizon - 1  # the last action still holds
         self.stats.stale_actions_dropped += min(start, chunk.horizon)
         self._last_stamp = chunk.stamp
         self._action_dim = chunk.actions.shape[1]
         self._active = [a for a in self._active if a.chunk.end > now + _EPS]
         if start >= chunk.horizon:
             self.stats.chunks_fully_stale += 1
+            self.stats.last_ignored = (
+                f"stale: ends {fresh_from - chunk.end:.4f} s before now + stale_margin "
+                f"({delay} steps of {chunk.dt:g} s late)"
+            )
             return False
         self._active.append(_Active(chunk, start))
         return True

@@ -139,6 +139,7 @@ class ControlLoop:
         measured = self.arm.observe()
         if measured is not None:
             self.state = np.asarray(measured.state, dtype=np.float64)
+            self.controller.observe(measured.stamp, self.state)
             self.source.observed(measured, self.controller, now)
         result = None
         tick_s = tick_cpu_s = 0.0

@@ -15,7 +15,8 @@ import numpy as np
 
 from robot_policy import settings
 from robot_policy.runtime.chunks import ChunkScheduler, SchedulerConfig, TimedChunk
-from robot_policy.safety import FilterResult, SafetyConfig, SafetyFilter, SafetyLimits
+from robot_policy.safety import GRIPPER, FilterResult, SafetyConfig, SafetyFilter, SafetyLimits
+from robot_policy.safety.speed import Verdict
 from robot_policy.safety.watchdog import HOLD_TIMEOUT, STOP_TIMEOUT
 from robot_policy.settings import setting
 
@@ -104,6 +105,16 @@ class Controller:
             raise ValueError("limits differ from the safety config's: pass its joint_limits()")
         else:
             self.filter = safety.build_filter(self.joint_names, self.config.dt, **timeouts)
+        # What the arm does, beside what it is told: only with a robot's safety config, which
+        # knows its hardware limits and its tool.
+        self.monitor = (
+            safety.build_monitor(self.filter)
+            if safety is not None and self.filter.speed is not None
+            else None
+        )
+        self._safety = safety
+        self.reduced_speed = False
+        self.last_verdict: Verdict | None = None
         self.stats = ControlStats()
         self._last: np.ndarray | None = None  # last scheduled action, held between chunks
         self.last_result: FilterResult | None = None
@@ -116,6 +127,27 @@ class Controller:
                 f"{len(self.joint_names)} ({', '.join(self.joint_names)})"
             )
         return self.scheduler.add(chunk, now)
+
+    def observe(self, stamp: float, state: np.ndarray) -> None:
+        """A new measurement of the arm (action order), for the speed monitor: an excess
+        slows the arm, a second one while slowed stops it (latched as an e-stop)."""
+        if self.monitor is None:
+            return
+        arm = [i for i, name in enumerate(self.joint_names) if name != GRIPPER]
+        verdict = self.monitor.observe(stamp, np.asarray(state, dtype=float)[arm])
+        self.last_verdict = verdict
+        if verdict.stop is not None and self.filter.e_stopped is None:
+            self.filter.engage_e_stop(verdict.stop)
+
+    def set_reduced_speed(self, on: bool) -> None:
+        """Reduced-speed mode (ISO 10218-1): the tool's commanded speed capped at the safety
+        config's reduced_tcp_limit; off restores its tcp_limit. Takes effect at the next tick
+        as a deceleration within the acceleration limit."""
+        if self.filter.speed is None or self._safety is None:
+            raise ValueError("reduced speed needs a robot's safety config (its tool)")
+        speed = self._safety.speed
+        self.filter.speed.tcp_limit = speed.reduced_tcp_limit if on else speed.tcp_limit
+        self.reduced_speed = on
 
     def tick(self, state: object, now: float) -> FilterResult:
         """The command to send at `now`, given the measured joint positions `state`.

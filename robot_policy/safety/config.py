@@ -27,6 +27,7 @@ from robot_policy.safety.energy import EnergyTank
 from robot_policy.safety.filter import SafetyFilter
 from robot_policy.safety.limits import GRIPPER, LimitSettings, SafetyLimits
 from robot_policy.safety.links import LinkSphere, collision_links, fit_spheres, tracked
+from robot_policy.safety.speed import SpeedCap, SpeedMonitor, SpeedSettings
 from robot_policy.safety.watchdog import HOLD_TIMEOUT, STOP_TIMEOUT
 from robot_policy.safety.workspace import BarrierSet, Box, Obstacle, Plane, Sphere, WorkspaceBox
 from robot_policy.settings import config_path, setting
@@ -110,8 +111,8 @@ class LinksConfig:
 @dataclass(frozen=True)
 class SafetyConfig:
     """Limits (`SafetyLimits.from_robot`'s keywords), the workspace box (None: none), named
-    obstacles, the barrier parameters, the optional whole-arm keep-out and energy tank, for
-    one robot."""
+    obstacles, the barrier parameters, the optional whole-arm keep-out and energy tank, and
+    the speed cap and monitor, for one robot."""
 
     robot: str = DEFAULT_ROBOT
     limits: Mapping[str, Any] = field(default_factory=_limit_defaults)
@@ -122,6 +123,7 @@ class SafetyConfig:
     slack_weight: float = DEFAULT_SLACK_WEIGHT
     links: LinksConfig | None = None
     energy: EnergyConfig | None = None
+    speed: SpeedSettings = field(default_factory=SpeedSettings)
 
     def __post_init__(self) -> None:
         if self.robot not in ROBOTS:
@@ -187,8 +189,35 @@ class SafetyConfig:
                 self.energy.capacity,
                 self.energy.refill_rate,
             )
+        speed = None
+        if arm == list(robot.arm_joint_names):  # the cap's Jacobian columns are in URDF order
+            velocity = limits.arrays(robot.arm_joint_names)["velocity"]
+            speed = SpeedCap(Kinematics(robot), velocity, self.speed.tcp_limit)
+        elif self.speed.tcp_limit is not None:
+            raise ValueError(f"speed.tcp_limit needs the arm joints in URDF order, got {arm}")
         return SafetyFilter(
-            limits, joint_names, dt, hold_timeout, stop_timeout, barriers=barriers, energy=energy
+            limits,
+            joint_names,
+            dt,
+            hold_timeout,
+            stop_timeout,
+            barriers=barriers,
+            energy=energy,
+            speed=speed,
+        )
+
+    def build_monitor(self, safety_filter: SafetyFilter) -> SpeedMonitor:
+        """The monitor of the measured speed for a filter `build_filter` made: it compares
+        with the URDF's velocity limits (the hardware's, without `velocity_scale`) and slows
+        the filter's speed cap."""
+        if safety_filter.speed is None:
+            raise ValueError("the filter has no speed cap: build it with build_filter")
+        robot = self.description
+        arm = robot.arm_joint_names
+        hardware = SafetyLimits.from_robot(robot).arrays(arm)["velocity"]
+        acceleration = self.joint_limits().arrays(arm)["acceleration"]
+        return SpeedMonitor(
+            Kinematics(robot), hardware, acceleration, arm, safety_filter.speed, self.speed
         )
 
     @classmethod
@@ -207,7 +236,7 @@ class SafetyConfig:
         """Sections: robot, limits (`LimitSettings`), workspace {low, high} or null,
         obstacles [{type: sphere|box|plane, name, ...}], barrier {margin, alpha,
         slack_weight}, links {names, spheres, radius, margin} or null, energy {capacity,
-        refill_rate, inertia} or null."""
+        refill_rate, inertia} or null, speed (`SpeedSettings`)."""
         return cls.from_sections(settings.load(SafetySections, config, ""))
 
     @classmethod
@@ -223,6 +252,7 @@ class SafetyConfig:
                 slack_weight=s.barrier.slack_weight,
                 links=s.links,
                 energy=s.energy,
+                speed=s.speed,
             )
         except ValueError as err:
             raise settings.problem(where, str(err)) from err
@@ -268,6 +298,7 @@ class SafetySections:
     barrier: BarrierSettings = field(default_factory=BarrierSettings)
     links: LinksConfig | None = setting(None, "whole-arm keep-out; null = end effector only")
     energy: EnergyConfig | None = setting(None, "energy tank; null = off")
+    speed: SpeedSettings = field(default_factory=SpeedSettings)
 
 
 def _vec3(values: object, where: str) -> Vec3:

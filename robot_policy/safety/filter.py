@@ -19,10 +19,11 @@ forward, so following a trajectory is not slowed.
 Optionally the arm's velocity then passes a Cartesian stage, inside the same acceleration
 window: the barrier filter (barrier.py: workspace box and obstacles, reasons "workspace:<face>",
 "obstacle:<name>", with the whole-arm keep-out "link_obstacle:<link>:<name>", and
-"barrier_brake") and the energy tank (energy.py, reason "energy"). Both move the velocity only
-toward the braking step (every joint slowing by a·dt), which the joint limits always admit, so
-the Cartesian stage never breaks a joint limit; barriers outrank jerk and the energy budget,
-because braking always satisfies them.
+"barrier_brake"), the energy tank (energy.py, reason "energy") and the speed cap (speed.py:
+the tool's Cartesian speed, reasons "tcp_speed" and "speed_monitor_slowed"). All move the
+velocity only toward the braking step (every joint slowing by a·dt), which the joint limits
+always admit, so the Cartesian stage never breaks a joint limit; barriers outrank jerk, the
+energy budget and the speed cap, because braking always satisfies them.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import numpy as np
 from robot_policy.safety.barrier import CartesianBarrierFilter
 from robot_policy.safety.energy import EnergyTank
 from robot_policy.safety.limits import GRIPPER, SafetyLimits
+from robot_policy.safety.speed import SpeedCap
 from robot_policy.safety.watchdog import HOLD_TIMEOUT, STOP_TIMEOUT, Freshness, Watchdog
 
 _STILL = 1e-12  # rad/s (m/s): slower counts as not moving; ratios by smaller speeds overflow
@@ -75,9 +77,10 @@ class SafetyFilter:
         *,
         barriers: CartesianBarrierFilter | None = None,
         energy: EnergyTank | None = None,
+        speed: SpeedCap | None = None,
     ) -> None:
-        """`barriers` and `energy` add the Cartesian stage (see the module docstring); they act
-        on the non-gripper joints, which must then be the robot's arm joints in URDF order."""
+        """`barriers`, `energy` and `speed` add the Cartesian stage (module docstring); they
+        act on the non-gripper joints, then the robot's arm joints in URDF order."""
         names = tuple(joint_names)
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate joint names in {names}")
@@ -117,8 +120,11 @@ class SafetyFilter:
             raise ValueError("barriers must be built for these arm joints, limits and dt")
         if energy is not None and energy.inertia.shape != (len(arm_names),):
             raise ValueError(f"energy tank needs one inertia per arm joint {arm_names}")
+        if speed is not None and speed.velocity.shape != (len(arm_names),):
+            raise ValueError(f"speed cap needs one velocity limit per arm joint {arm_names}")
         self.barriers = barriers
         self.energy = energy
+        self.speed = speed
         self._q: list[float] | None = None  # last output position
         self._v = [0.0] * self._n  # last output velocity
         self._adt = [0.0] * self._n  # last output acceleration * dt
@@ -238,7 +244,7 @@ class SafetyFilter:
                 reasons.append("approach")
         # Windows are narrowed with conditional expressions: builtin min/max calls would cost
         # half the tick here.
-        jlo, jhi = [], []
+        jlo, jhi, hard_lo, hard_hi = [], [], [], []
         for qi, vi, ai, (lower, upper, vmax, amax, dv, dadt) in zip(
             q, v, adt, self._joints, strict=True
         ):
@@ -256,6 +262,8 @@ class SafetyFilter:
             stop = -amax * (math.sqrt(dt * dt + 2 * gap / amax) - dt) if gap > 0 else 0.0
             if stop > lo:
                 lo = stop if stop < hi else hi
+            hard_lo.append(lo)
+            hard_hi.append(hi)
             # Softest limit: jerk, as a window on the change of acceleration, clipped into the
             # rest.
             edge = vi + ai - dadt
@@ -263,13 +271,15 @@ class SafetyFilter:
             edge = vi + ai + dadt
             jhi.append(lo if edge < lo else hi if edge > hi else edge)
         velocity, scale = self._scaled_into(wanted, jlo, jhi, reasons)
-        if self.barriers is not None or self.energy is not None:
+        speed = self.speed is not None and self.speed.active
+        if self.barriers is not None or self.energy is not None or speed:
             arm = self._arm_slots
             cartesian = self._cartesian(
                 np.array([velocity[i] for i in arm]),
                 np.array([jlo[i] for i in arm]),
                 np.array([jhi[i] for i in arm]),
                 reasons,
+                (hard_lo, hard_hi),
             )
             if cartesian is not None:
                 for i, value in zip(arm, cartesian.tolist(), strict=True):
@@ -315,9 +325,15 @@ class SafetyFilter:
         return wanted, arm_ratio
 
     def _cartesian(
-        self, nominal: np.ndarray, lo: np.ndarray, hi: np.ndarray, reasons: list[str]
+        self,
+        nominal: np.ndarray,
+        lo: np.ndarray,
+        hi: np.ndarray,
+        reasons: list[str],
+        hard: tuple[list[float], list[float]],
     ) -> np.ndarray | None:
-        """The arm velocity after the barrier and energy stages, or None if they left it."""
+        """The arm velocity after the Cartesian stages, or None if they left it; `hard` is
+        the window without jerk (the speed cap outranks jerk, as braking does)."""
         q = np.array([self._q[i] for i in self._arm_slots])
         v = np.array([self._v[i] for i in self._arm_slots])
         brake = np.sign(v) * np.maximum(np.abs(v) - self._brake_step, 0.0)
@@ -330,6 +346,14 @@ class SafetyFilter:
             velocity, limited = self.energy.limit(brake, velocity, self.dt)
             if limited:
                 reasons.append("energy")
+                proven = False
+        if self.speed is not None and self.speed.active:
+            window = (np.array(hard[0])[self._arm_slots], np.array(hard[1])[self._arm_slots])
+            velocity, why = self.speed.limit(
+                q + 0.5 * self.dt * velocity, v, window, self._brake_step, velocity
+            )
+            if why:
+                reasons.extend(why)
                 proven = False
         if not proven and self.barriers is not None:
             velocity, shortened = self.barriers.settle(q, brake, velocity, floor)
