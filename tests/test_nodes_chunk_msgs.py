@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rclpy.serialization import serialize_message
 from trajectory_msgs.msg import JointTrajectoryPoint
 
@@ -78,12 +80,12 @@ def test_points_too_far_apart_are_rejected_and_a_single_point_holds_no_longer():
 
 
 def test_too_many_points_or_joint_names_are_rejected_before_per_point_work():
-    with pytest.raises(ChunkRejected, match="1001 points, over max_chunk_points 1000"):
-        chunk_from_msg(policy_msg(dt=0.001, horizon=1001), NAMES, NOW)
+    with pytest.raises(ChunkRejected, match="257 points, over max_chunk_points 256"):
+        chunk_from_msg(policy_msg(dt=0.001, horizon=257), NAMES, NOW)
     huge = policy_msg()
     # 100,000 empty points: any per-point check would find them malformed and say so instead.
     huge.points = [JointTrajectoryPoint()] * 100_000
-    with pytest.raises(ChunkRejected, match="100000 points, over max_chunk_points 1000"):
+    with pytest.raises(ChunkRejected, match="100000 points, over max_chunk_points 256"):
         chunk_from_msg(huge, NAMES, NOW)
     many_names = policy_msg()
     many_names.joint_names = [f"j{k}" for k in range(100_000)]
@@ -95,23 +97,64 @@ def test_the_reader_refuses_oversized_messages_by_byte_count_unparsed():
     reader = ChunkReader(NAMES)
     back = reader.read(serialize_message(policy_msg()), NOW)
     assert back.horizon == 16 and back.dt == pytest.approx(0.1)
-    largest = policy_msg(dt=0.001, horizon=1000)
+    largest = policy_msg(dt=0.001, horizon=256)
     for point in largest.points:  # every field full: still within the byte bound
         point.velocities = point.accelerations = point.effort = [0.0] * len(NAMES)
-    assert reader.read(serialize_message(largest), NOW).horizon == 1000
+    assert reader.read(serialize_message(largest), NOW).horizon == 256
     # Garbage of 10 MB: refused on its length, since parsing it would fail differently.
     with pytest.raises(ChunkRejected, match=r"message of 10000000 bytes, over the \d+ that"):
         reader.read(bytes(10_000_000), NOW)
     huge = policy_msg()
     huge.points = [huge.points[0]] * 100_000
-    with pytest.raises(ChunkRejected, match="max_chunk_points 1000 allows"):
+    with pytest.raises(ChunkRejected, match="max_chunk_points 256 allows"):
         reader.read(serialize_message(huge), NOW)
     with pytest.raises(ChunkRejected, match="max_chunk_lead"):  # the other bounds still apply
         reader.read(serialize_message(policy_msg(stamp=NOW + 1e6)), NOW)
 
 
+def test_the_reader_counts_points_and_names_in_the_bytes_before_parsing(monkeypatch):
+    # Points of positions alone fit the byte bound far beyond max_chunk_points, and building
+    # 3000 of them held the GIL for 19 ms (bench fuzz): the count is read from the bytes.
+    reader = ChunkReader(NAMES)
+    long = serialize_message(policy_msg(dt=0.001, horizon=1000))
+    assert len(long) < reader.max_bytes
+    many_names = policy_msg()
+    many_names.joint_names = [f"j{k}" for k in range(1000)]
+    framed = policy_msg(horizon=300)
+    framed.header.frame_id = "x" * 1001  # the counts are found past a frame id of any length
+    import robot_policy.nodes.chunk_msgs as chunk_msgs
+
+    def refuse(*args):
+        raise AssertionError("parsed")
+
+    monkeypatch.setattr(chunk_msgs, "deserialize_message", refuse)
+    with pytest.raises(ChunkRejected, match="1000 points, over max_chunk_points 256"):
+        reader.read(long, NOW)
+    with pytest.raises(ChunkRejected, match="joint names: 1000 given, the controller has 3"):
+        reader.read(serialize_message(many_names), NOW)
+    with pytest.raises(ChunkRejected, match="300 points, over max_chunk_points 256"):
+        reader.read(serialize_message(framed), NOW)
+    for garbage in (b"", b"\x00\x01\x00\x00", bytes(range(7)), b"\x00\x07" + bytes(40)):
+        with pytest.raises(ChunkRejected, match="not a JointTrajectory"):
+            reader.read(garbage, NOW)
+
+
+@settings(max_examples=40, deadline=None)
+@given(frame=st.text(max_size=40), horizon=st.integers(1, 300), order=st.permutations(NAMES))
+def test_the_counts_read_from_the_bytes_agree_with_the_parsed_message(frame, horizon, order):
+    msg = policy_msg(dt=0.001, horizon=horizon)
+    msg.header.frame_id = frame  # any length and alignment before the names
+    msg.joint_names = list(order)
+    reader = ChunkReader(NAMES)
+    if horizon > 256:
+        with pytest.raises(ChunkRejected, match=f"{horizon} points, over max_chunk_points"):
+            reader.read(serialize_message(msg), NOW)
+    else:
+        assert reader.read(serialize_message(msg), NOW).horizon == horizon
+
+
 def test_limits_come_from_control_node_parameters_and_are_validated():
-    assert ControlNodeParameters().chunk_limits() == ChunkLimits(0.5, 5.0, 0.5, 1000)
+    assert ControlNodeParameters().chunk_limits() == ChunkLimits(0.5, 5.0, 0.5, 256)
     custom = ControlNodeParameters(max_chunk_lead=0.1, max_chunk_points=20).chunk_limits()
     assert custom.max_lead == 0.1 and custom.max_points == 20
     for bad in ({"max_lead": -1.0}, {"max_duration": 0.0}, {"max_points": 0}):

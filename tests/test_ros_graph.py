@@ -54,9 +54,13 @@ def command_array(msg: JointTrajectory) -> tuple[np.ndarray, np.ndarray]:
     return np.array(point.positions), np.array(point.velocities)
 
 
-def measured(probe) -> np.ndarray:
-    msg = probe.messages("/joint_states")[-1]
+def measured_at(msg: JointState) -> np.ndarray:
+    """A /joint_states message as action-order positions."""
     return load_robot().command_vector(dict(zip(msg.name, msg.position, strict=True)))
+
+
+def measured(probe) -> np.ndarray:
+    return measured_at(probe.messages("/joint_states")[-1])
 
 
 @pytest.fixture
@@ -127,6 +131,27 @@ def test_policy_chunks_drive_the_arm_and_a_dead_policy_ends_in_a_stop(graph_of, 
     wait_for(lambda: len(probe.messages(COMMANDS, since)) >= 20, 5.0, "more commands")
     after = command_array(probe.messages(COMMANDS)[-1])[0]
     np.testing.assert_allclose(after, before, atol=1e-9)
+
+
+def test_a_dead_control_node_leaves_the_arm_holding_where_it_stopped(graph_of, probe):
+    # SIGKILL mid-motion: nothing brakes, but the arm's controller (sim_node's JTC, as a real
+    # one) holds the last point it was sent, so the arm stops and stays.
+    graph = graph_of("sim_node", "control_node")
+    wait_controlled(probe)
+    chunks = publisher(probe, JointTrajectory, "/policy/action_chunk")
+    wait_for(lambda: chunks.get_subscription_count() > 0, STARTUP, "chunk topic matched")
+    start = measured(probe)
+    chunks.publish(chunk_to_msg(ramp_chunk(start, 0.3, time.time()), NAMES))
+    wait_for(lambda: measured(probe)[0] > start[0] + 0.05, 5.0, "joint 1 moving")
+    graph.kill("control_node")
+    killed = time.monotonic()
+    last = command_array(probe.messages(COMMANDS)[-1])[0]
+    since = killed + 0.5
+    wait_for(lambda: len(probe.messages("/joint_states", since)) >= 200, 5.0, "states after")
+    after = np.array([measured_at(m) for m in probe.messages("/joint_states", since)])
+    assert np.abs(after - after[0]).max() < 1e-3  # still
+    np.testing.assert_allclose(after[-1][:7], last[:7], atol=5e-3)  # at the last command
+    assert len(probe.messages(COMMANDS, killed + 0.1)) == 0
 
 
 def test_a_slow_policy_never_leaves_the_arm_without_a_chunk(graph_of, probe):

@@ -92,6 +92,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, default=30.0, help="total run time")
     p.add_argument("--task", default="push")
     p.add_argument("--load", action="store_true", help=LOAD_HELP)
+    p = suite("fuzz", _fuzz, "fuzzed and adversarial chunks against control_node over DDS")
+    p.add_argument("--chunks", type=int, default=10_000, help="chunks to send")
+    p.add_argument("--seed", type=int, default=0, help="seeds the chunks and the sim")
+    p.add_argument("--task", default="push", help="the sim's scene (reach: no cube)")
+    p.add_argument("--load", action="store_true", help=LOAD_HELP)
     p = suite("record", _record, "the recorder's cadence through the graph")
     p.add_argument("--seconds", type=float, default=20.0, help="length of the recorded episode")
     p.add_argument("--task", default="push")
@@ -161,6 +166,17 @@ def _ros(args: argparse.Namespace) -> int:
 
     with cpu_hog() if args.load else nullcontext(0) as hogs:
         result = ros.run(seconds=args.seconds, task=args.task)
+    return _report(args, {**result, "load_processes": hogs})
+
+
+def _fuzz(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
+    from robot_policy.bench import fuzz
+    from robot_policy.bench.hog import cpu_hog
+
+    with cpu_hog() if args.load else nullcontext(0) as hogs:
+        result = fuzz.run(args.chunks, args.seed, args.task, progress=not args.json)
     return _report(args, {**result, "load_processes": hogs})
 
 

@@ -18,7 +18,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -143,10 +143,12 @@ def running_graph(
     graph_path: str | Path = DEFAULT_GRAPH,
     log_path: str | Path | None = None,
     referee_type: type[Referee] = Referee,
+    nodes: Sequence[str] | None = None,
 ) -> Iterator[tuple[Graph, Referee, str]]:
     """Start the graph's nodes on an isolated DDS domain, wait until they answer, and yield
     (graph, referee, log file name); everything is stopped on exit, whatever happened.
-    `referee_type` adds clients for other graphs (e.g. the recording one)."""
+    `referee_type` adds clients for other graphs (e.g. the recording one); `nodes` starts only
+    those of the graph's nodes (`bench fuzz`: the arm and the controller, no policy)."""
     env = isolated_ros_env()
     log_file = (
         open(log_path, "w")  # noqa: SIM115 - closed in finally
@@ -155,7 +157,7 @@ def running_graph(
             "w", prefix="robot_policy_graph_", suffix=".log", delete=False
         )
     )
-    graph = Graph(graph_path, overrides, env=env, log=log_file)
+    graph = Graph(graph_path, overrides, only=nodes, env=env, log=log_file)
     saved_env = {k: os.environ.get(k) for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")}
     os.environ.update({k: env[k] for k in saved_env})
     context = rclpy.Context()

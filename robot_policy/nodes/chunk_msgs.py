@@ -9,6 +9,7 @@ valid chunks; the reason for a rejection goes to the diagnostics.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,6 +25,9 @@ _SPACING_TOLERANCE = 1e-4
 # Bytes allowed beyond the largest in-bounds chunk: the header's frame_id, which is not checked.
 _HEADER_SLACK = 64 * 1024
 DEFAULT_LIMITS = ChunkLimits()
+# Joint names walked past in the bytes before a message is refused for having too many: far
+# above any arm's, far below what costs time (each is a few struct reads).
+_MAX_NAMES = 64
 
 
 class ChunkRejected(ValueError):
@@ -104,15 +108,45 @@ def chunk_from_msg(
     return TimedChunk(start, dt, actions)
 
 
+def _counts(raw: bytes) -> tuple[int, int | None]:
+    """(joint names, points) of a serialized JointTrajectory, read from its CDR bytes without
+    building the message; points is None when the names are too many to walk past cheaply.
+    Raises struct.error (or ValueError) on bytes that are not such a message."""
+    endian = {0: ">", 1: "<"}[raw[1]]  # the encapsulation header: CDR big or little endian
+    body, at = memoryview(raw)[4:], 0
+
+    def u32() -> int:
+        nonlocal at
+        at = (at + 3) & ~3  # CDR aligns each 4-byte value
+        (value,) = struct.unpack_from(endian + "I", body, at)
+        at += 4
+        return value
+
+    def skip_string() -> None:
+        nonlocal at
+        length = u32()  # with its NUL; read first: `at += u32()` would add to the old `at`
+        at += length
+
+    u32(), u32()  # header.stamp: sec, nanosec
+    skip_string()  # header.frame_id
+    names = u32()
+    if names > _MAX_NAMES:
+        return names, None
+    for _ in range(names):
+        skip_string()
+    return names, u32()
+
+
 class ChunkReader:
     """Chunks from serialized messages (a `raw=True` subscription), size-checked first.
 
-    rclpy turns a message into Python objects point by point before any callback sees it
-    (about 1 s of callback-thread work for 100,000 points, with GIL pauses that stall the
-    control loop), so a size bound in `chunk_from_msg` alone comes too late. The byte count
-    is known before that work: no message within the limits serializes larger than
-    `max_bytes`, one with `limits.max_points` points carrying positions, velocities,
-    accelerations and efforts for every joint, plus `_HEADER_SLACK` for the frame id.
+    rclpy turns a message into Python objects point by point, holding the GIL throughout
+    (6 ms for 1000 points, 1 s for 100,000: the control loop's thread waits), so bounds in
+    `chunk_from_msg` alone come too late. Two are checked before that work: the byte count
+    (no message within the limits serializes larger than `max_bytes`: `limits.max_points`
+    points carrying positions, velocities, accelerations and efforts for every joint, plus
+    `_HEADER_SLACK` for the frame id) and the joint-name and point counts, read from the
+    bytes themselves.
     """
 
     def __init__(self, joint_names: Sequence[str], limits: ChunkLimits = DEFAULT_LIMITS) -> None:
@@ -133,6 +167,16 @@ class ChunkReader:
                 f"message of {len(raw)} bytes, over the {self.max_bytes} that max_chunk_points "
                 f"{self.limits.max_points} allows"
             )
+        try:
+            names, points = _counts(raw)
+        except (struct.error, KeyError, IndexError) as exc:
+            raise ChunkRejected(f"not a JointTrajectory: {exc!r}") from exc
+        if names != len(self.joint_names):
+            raise ChunkRejected(
+                f"joint names: {names} given, the controller has {len(self.joint_names)}"
+            )
+        if points is not None and points > self.limits.max_points:
+            raise ChunkRejected(f"{points} points, over max_chunk_points {self.limits.max_points}")
         try:
             msg = deserialize_message(raw, JointTrajectory)
         except Exception as exc:  # noqa: BLE001 - whatever the type support raises
