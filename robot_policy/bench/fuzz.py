@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
@@ -50,7 +51,7 @@ from robot_policy.graph.referee import (
     stall_witness,
 )
 from robot_policy.graph.runner import DEFAULT_GRAPH, Graph, effective_parameters
-from robot_policy.nodes.common import COMMAND_QOS, to_seconds
+from robot_policy.nodes.common import COMMAND_QOS, STATE_QOS, to_seconds
 from robot_policy.nodes.parameters import ControlNodeParameters
 from robot_policy.robots import load_robot
 from robot_policy.runtime.stall_witness import overlaps
@@ -84,11 +85,17 @@ class FuzzReferee(Referee):
         self.commands: list[Row] = []
         self.state_names: list[str] = []
         self.command_time = -math.inf  # monotonic receipt of the newest command
+        self.sim: dict[str, Any] = {}  # sim_node's newest /sim/status values
+        self.create_subscription(DiagnosticArray, "/sim/status", self._on_sim, STATE_QOS)
         self.create_subscription(JointState, "/joint_states", self._on_state, EVERY_MESSAGE)
         self.create_subscription(JointState, "/control/command", self._on_command, EVERY_MESSAGE)
 
     def ready_clients(self) -> tuple:
         return (self.reset_sim, self.enable_control, self.reset_safety)
+
+    def _on_sim(self, msg: DiagnosticArray) -> None:
+        """Kept apart from `status`: its arrival must not count as control_node's."""
+        self.sim = {kv.key: kv.value for kv in msg.status[0].values}
 
     def _on_state(self, msg: JointState) -> None:
         if not self.state_names:
@@ -313,6 +320,8 @@ def run(
         "loop_hz": loop.get("rate_hz", math.nan),
         "jitter_ms_p99": loop.get("jitter_ms_p99", math.nan),
         "e_stops": campaign.e_stops,
+        # Substeps sim_node dropped after late ticks: its motors then see the setpoint jump.
+        "sim_lost_physics_steps": int(referee.sim.get("lost_physics_steps", -1)),
         "status_chunks": control.get("chunks", {}),
         "status_reasons": control.get("reasons", {}),
         "kinds": campaign.per_kind(),
