@@ -113,6 +113,7 @@ class Controller:
             else None
         )
         self._safety = safety
+        self._arm_slots = [i for i, name in enumerate(self.joint_names) if name != GRIPPER]
         self.reduced_speed = False
         self.last_verdict: Verdict | None = None
         self.stats = ControlStats()
@@ -133,8 +134,7 @@ class Controller:
         slows the arm, a second one while slowed stops it (latched as an e-stop)."""
         if self.monitor is None:
             return
-        arm = [i for i, name in enumerate(self.joint_names) if name != GRIPPER]
-        verdict = self.monitor.observe(stamp, np.asarray(state, dtype=float)[arm])
+        verdict = self.monitor.observe(stamp, np.asarray(state, dtype=float)[self._arm_slots])
         self.last_verdict = verdict
         if verdict.stop is not None and self.filter.e_stopped is None:
             self.filter.engage_e_stop(verdict.stop)
