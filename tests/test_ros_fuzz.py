@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from rclpy.serialization import serialize_message
 
-from robot_policy.bench import fuzz
-from robot_policy.bench.fuzz_chunks import KINDS, ChunkMaker
+from robot_policy.graph import fuzz
+from robot_policy.graph.fuzz_chunks import KINDS, ChunkMaker
 from robot_policy.nodes.chunk_msgs import ChunkReader, ChunkRejected
 from robot_policy.robots import load_robot
 

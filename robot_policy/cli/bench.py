@@ -172,8 +172,8 @@ def _ros(args: argparse.Namespace) -> int:
 def _fuzz(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
-    from robot_policy.bench import fuzz
     from robot_policy.bench.hog import cpu_hog
+    from robot_policy.graph import fuzz
 
     with cpu_hog() if args.load else nullcontext(0) as hogs:
         result = fuzz.run(args.chunks, args.seed, args.task, progress=not args.json)

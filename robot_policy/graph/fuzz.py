@@ -33,14 +33,14 @@ from std_srvs.srv import Trigger
 from tqdm import tqdm
 from trajectory_msgs.msg import JointTrajectory
 
-from robot_policy.bench.fuzz_checks import (
+from robot_policy.graph.fuzz_checks import (
     Samples,
     TableClearance,
     Timeline,
     command_figures,
     speed_figures,
 )
-from robot_policy.bench.fuzz_chunks import KINDS, ChunkMaker, Segment, plan
+from robot_policy.graph.fuzz_chunks import KINDS, ChunkMaker, Segment, plan
 from robot_policy.graph.referee import (
     STARTUP_TIMEOUT,
     GraphFailure,
