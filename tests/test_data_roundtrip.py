@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 
 import av
 import numpy as np
@@ -13,6 +15,7 @@ from test_data_common import CAMERA, FEATURES, FPS, HEIGHT, WIDTH, frame, image,
 from test_data_common import write_dataset as write
 
 from robot_policy.data import DatasetWriter, LeRobotDataset, describe
+from robot_policy.runtime.rate_loop import realtime_priority
 
 LENGTHS = [12, 7, 15]
 NUMERIC = ("observation.state", "observation.environment_state", "action")
@@ -222,3 +225,28 @@ def test_reads_variable_size_lists_and_unnamed_task_index(tmp_path):
     ds = LeRobotDataset(tmp_path)
     np.testing.assert_array_equal(ds.episode(1)["action"][2], frame(1, 2)["action"])
     assert ds[5]["task"] == task_of(1)
+
+
+def _realtime_threads() -> dict[int, tuple[int, int]]:
+    found = {}
+    for tid in map(int, os.listdir("/proc/self/task")):
+        try:
+            policy = os.sched_getscheduler(tid) & ~os.SCHED_RESET_ON_FORK
+            found[tid] = (policy, os.sched_getparam(tid).sched_priority)
+        except OSError:  # exited
+            continue
+    return {tid: s for tid, s in found.items() if s[0] in (os.SCHED_FIFO, os.SCHED_RR)}
+
+
+def test_encoding_leaves_no_thread_realtime(tmp_path):
+    """SVT-AV1 raises its caller and workers to SCHED_FIFO 99 when the process may; a recorder
+    would then encode ahead of the control loop. Where raising is permitted (root here), the
+    writer must leave every thread as it found it."""
+    with realtime_priority(1) as refused:
+        pass
+    if refused is not None:
+        pytest.skip(f"this process cannot raise threads, so neither can the encoder: {refused}")
+    before = _realtime_threads()
+    write(tmp_path, [4, 3], codec="libsvtav1")
+    after = _realtime_threads()
+    assert threading.get_native_id() not in after and after == before

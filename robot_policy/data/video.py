@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,50 @@ _CODEC_OPTIONS: dict[str, dict[str, str]] = {
 _MP4_OPTIONS = {"movflags": "faststart"}
 
 
+_REALTIME = tuple(getattr(os, name) for name in ("SCHED_FIFO", "SCHED_RR") if hasattr(os, name))
+
+
+def _scheduling(tid: int) -> tuple[int, int] | None:
+    try:
+        policy = os.sched_getscheduler(tid) & ~os.SCHED_RESET_ON_FORK
+        return policy, os.sched_getparam(tid).sched_priority
+    except OSError:  # the thread has exited
+        return None
+
+
+def _threads() -> list[int]:
+    return [int(tid) for tid in os.listdir("/proc/self/task")]
+
+
+@contextmanager
+def _encoder_kept_off_realtime() -> Iterator[None]:
+    """Threads the block starts or raises to a realtime policy go back to the caller's.
+
+    SVT-AV1 puts the thread that opens it, and the ~40 workers it starts, on SCHED_FIFO 99
+    whenever the process may (root, CAP_SYS_NICE, an rtprio limit as real-time ROS set-ups
+    grant): a recorder would then encode ahead of control_node's 100 Hz loop (FIFO 50) and of
+    the physics, on a 2-core machine starving both. The workers start when the codec opens and
+    later ones inherit from them, so putting them back once, right after opening, before any
+    frame, covers the encoder's life.
+    """
+    if not os.path.isdir("/proc/self/task"):
+        yield
+        return
+    caller = _scheduling(0)
+    before = {tid: _scheduling(tid) for tid in _threads()}
+    try:
+        yield
+    finally:
+        for tid in _threads():
+            now = _scheduling(tid)
+            if caller is None or now is None or now[0] not in _REALTIME or before.get(tid) == now:
+                continue
+            try:
+                os.sched_setscheduler(tid, caller[0], os.sched_param(caller[1]))
+            except OSError:  # exited meanwhile
+                pass
+
+
 def canonical_codec(encoder: str) -> str:
     """The codec an encoder name writes ("libsvtav1" -> "av1"), as info.json records it."""
     try:
@@ -61,6 +107,8 @@ class EpisodeVideoEncoder:
         self._stream.width = width
         self._stream.height = height
         self._stream.pix_fmt = PIX_FMT
+        with _encoder_kept_off_realtime():
+            self._stream.codec_context.open()
 
     def add(self, image: np.ndarray) -> None:
         frame = av.VideoFrame.from_ndarray(image, format="rgb24")
