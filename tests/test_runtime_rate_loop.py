@@ -3,10 +3,12 @@ and the loop thread's real-time priority."""
 
 import math
 import os
+import subprocess
+import sys
 
 import pytest
 
-from robot_policy.runtime.rate_loop import RateLoop, realtime_priority
+from robot_policy.runtime.rate_loop import RateLoop, promote_normal_threads, realtime_priority
 
 
 class FakeTime:
@@ -125,3 +127,40 @@ def test_realtime_priority_zero_leaves_scheduling_alone_and_rejects_out_of_range
         assert _policy() == before and "normal" in not_realtime
     with pytest.raises(ValueError, match="1..99"), realtime_priority(100):
         pass
+
+
+PROMOTE = """
+import os, threading
+from robot_policy.runtime.rate_loop import enter_realtime, promote_normal_threads
+release = threading.Event()
+started = threading.Barrier(2)
+def idle():
+    started.wait()
+    release.wait()
+worker = threading.Thread(target=idle)
+worker.start()
+started.wait()
+if enter_realtime(30) is not None:
+    print("refused")
+else:
+    moved = promote_normal_threads(29)
+    policy = os.sched_getscheduler(worker.native_id) & ~os.SCHED_RESET_ON_FORK
+    print(moved, policy == os.SCHED_FIFO, os.sched_getparam(worker.native_id).sched_priority,
+          os.sched_getparam(0).sched_priority, promote_normal_threads(29))
+release.set()
+worker.join()
+"""
+
+
+def test_normal_threads_are_promoted_below_the_caller_and_fifo_ones_left_alone():
+    # In a child: promoting the test process's own threads would outlive the test.
+    out = subprocess.run(
+        [sys.executable, "-c", PROMOTE], capture_output=True, text=True, check=True
+    ).stdout.split()
+    if out == ["refused"]:
+        pytest.skip("SCHED_FIFO is refused here (no CAP_SYS_NICE or rtprio)")
+    moved, fifo, worker, main, again = out
+    assert int(moved) >= 1 and fifo == "True" and worker == "29"
+    assert main == "30"  # the caller, already FIFO, keeps its own priority
+    assert again == "0"  # nothing left on normal scheduling
+    assert promote_normal_threads(0) == promote_normal_threads(100) == 0  # out of range

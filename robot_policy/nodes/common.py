@@ -35,7 +35,7 @@ from rclpy.qos import (
 from rclpy.signals import SignalHandlerOptions
 
 from robot_policy import settings
-from robot_policy.runtime.rate_loop import enter_realtime, realtime_priority
+from robot_policy.runtime.rate_loop import enter_realtime, promote_normal_threads, realtime_priority
 
 T = TypeVar("T")
 
@@ -169,6 +169,10 @@ def node_main(factory: Callable[[], Node]) -> Callable[[list[str] | None], int]:
             priority = getattr(node, "callback_priority", 0)
             if priority and (not_realtime := enter_realtime(priority)) is not None:
                 node.get_logger().warning(f"callbacks at normal priority: {not_realtime}")
+            elif priority > 1:
+                # The middleware's own threads deliver what the callbacks handle: just below.
+                moved = promote_normal_threads(priority - 1)
+                node.get_logger().info(f"{moved} middleware threads at SCHED_FIFO {priority - 1}")
             executor = SingleThreadedExecutor()
             executor.add_node(node)
             executor.spin()
