@@ -20,6 +20,10 @@ from robot_policy.recent import RecentWindow
 # Enough ticks for stable p99 figures (100 s at 100 Hz) without growing for the whole run.
 _HISTORY = 10_000
 _MISS_HISTORY = 1_000  # overruns kept with their times, for telling them from machine stalls
+# Scheduling policies a thread inherits from a desktop or a batch job: all below any FIFO one.
+_NOT_REALTIME = {
+    getattr(os, name) for name in ("SCHED_OTHER", "SCHED_BATCH", "SCHED_IDLE") if hasattr(os, name)
+}
 
 
 def enter_realtime(priority: int) -> str | None:
@@ -48,8 +52,9 @@ def enter_realtime(priority: int) -> str | None:
 
 
 def promote_normal_threads(priority: int) -> int:
-    """Every thread of this process still on normal scheduling to SCHED_FIFO `priority`; how
-    many were moved (0 where Linux's /proc/self/task is missing or the change is refused).
+    """Every thread of this process not on a realtime policy (SCHED_OTHER, BATCH or IDLE) to
+    SCHED_FIFO `priority`; how many were moved (0 where Linux's /proc/self/task is missing
+    or the change is refused).
 
     A middleware delivers messages on threads of its own, created at normal priority (they
     do not inherit a FIFO creator's: `enter_realtime` sets SCHED_RESET_ON_FORK). Beside a busy
@@ -67,7 +72,7 @@ def promote_normal_threads(priority: int) -> int:
     moved = 0
     for tid in threads:
         try:
-            if os.sched_getscheduler(tid) == os.SCHED_OTHER:
+            if os.sched_getscheduler(tid) & ~os.SCHED_RESET_ON_FORK in _NOT_REALTIME:
                 policy = os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
                 os.sched_setscheduler(tid, policy, os.sched_param(priority))
                 moved += 1
