@@ -121,6 +121,10 @@ class SimArm:
         if not self.succeeded and self.env.layout is not None:
             self.succeeded = bool(self.env.task.is_success(scene, self.env.layout))
 
+    def observation(self) -> dict[str, np.ndarray]:
+        """The policy's view now, as `ArmEnv.step` returns it (cameras rendered)."""
+        return self.env._observation()
+
     def joint_state(self) -> tuple[np.ndarray, np.ndarray]:
         """Positions and velocities of `state_joint_names`."""
         scene = self.env.scene

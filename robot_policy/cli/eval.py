@@ -59,6 +59,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--sim-config", type=Path, default=None, help=SIM_CONFIG_HELP)
     p.add_argument(
+        "--rate-hz",
+        type=float,
+        default=None,
+        help="in-process: the control loop's rate, over the simulated arm as the graph drives "
+        "it (one-point trajectories to a 240 Hz physics); default control_node's (100 Hz), which "
+        "predicts what the graph does; 0: one tick per action over the env, as collection "
+        "executed the demonstrations",
+    )
+    p.add_argument(
         "--ros",
         action="store_true",
         help="run the episodes through the ROS 2 graph (sim_node + policy_node + control_node "
@@ -103,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
     from robot_policy.eval.evaluate import evaluate
     from robot_policy.policies.inference import prepare_policy
+    from robot_policy.runtime.controller import ControlConfig
 
     precision = precision_for([args.strategy], args.checkpoint, args.precision)
     torch.set_num_threads(args.threads)
@@ -121,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         video_path=args.save_video,
         plot_path=args.save_plot,
         progress=not args.json,
+        rate_hz=ControlConfig.rate_hz if args.rate_hz is None else args.rate_hz or None,
     )
     emit(
         result.as_dict(),
@@ -139,6 +150,8 @@ def _eval_ros(args: argparse.Namespace) -> int:
     from robot_policy.graph.referee import evaluate_ros
     from robot_policy.graph.runner import DEFAULT_GRAPH
 
+    if args.rate_hz is not None:
+        raise ValueError("--rate-hz is for in-process evaluation; the graph runs at its own rate")
     if (args.device, args.threads, args.precision) != ("auto", 1, "auto"):
         raise ValueError(
             "--ros: device, threads and precision are policy_node parameters; set them in the "

@@ -2,9 +2,12 @@
 
 Each episode runs the control loop every other path runs (`runtime.control_loop.ControlLoop`:
 the same `Controller`, scheduler and safety filter as control_node, with the robot's safety
-YAML) at the policy's action rate, with the env as the arm and the policy sampled in place
-(`eval.sampler`). Strategies come from `runtime.strategies`. An episode succeeds the first time
-the task reports success. Book-keeping (video, chunk plot, jerk) are observers beside the loop.
+YAML), with the policy sampled in place (`eval.sampler`): by default at the policy's action
+rate with the env as the arm (one setpoint per action, as collection executed the
+demonstrations), or at control_node's rate with the graph's own arm (`eval.graph_arm`: what the
+ROS graph executes, without its timing noise). Strategies come from `runtime.strategies`. An
+episode succeeds the first time the task reports success. Book-keeping (video, chunk plot,
+jerk) are observers beside the loop.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from tqdm import tqdm
 
 from robot_policy.data.video import EpisodeVideoEncoder
 from robot_policy.eval.chunk_plot import ChunkTrace, plot_chunks
+from robot_policy.eval.graph_arm import GraphArm
 from robot_policy.eval.jerk import JerkMeter
 from robot_policy.eval.sampler import EnvArm, InPlaceSampler
 from robot_policy.eval.success import success_fields
@@ -29,6 +33,7 @@ from robot_policy.runtime.planner import InferenceSource
 from robot_policy.runtime.strategies import get_strategy
 from robot_policy.safety import SafetyConfig
 from robot_policy.sim import SimConfig
+from robot_policy.sim.arm import SimArm
 
 
 @dataclass(frozen=True)
@@ -88,12 +93,12 @@ class _Switches:
 class _Video:
     """Observer: the front camera as the policy saw it at each tick."""
 
-    def __init__(self, encoder: EpisodeVideoEncoder, arm: EnvArm) -> None:
-        self.encoder, self.arm = encoder, arm
+    def __init__(self, encoder: EpisodeVideoEncoder, arm: EnvArm | GraphArm, every: int) -> None:
+        self.encoder, self.arm, self.every = encoder, arm, every
         self.encoder.add(arm.observation["observation.images.front"])
 
     def on_tick(self, tick: Tick) -> None:
-        if not self.arm.done:
+        if not self.arm.done and (tick.index + 1) % self.every == 0:
             self.encoder.add(self.arm.observation["observation.images.front"])
 
 
@@ -110,6 +115,7 @@ def evaluate(
     plot_path: str | Path | None = None,
     progress: bool = True,
     safety_config: SafetyConfig | None = None,
+    rate_hz: float | None = None,
 ) -> EvalResult:
     """Run `episodes` seeded episodes (episode k uses seed `seed + k`); the same seed gives
     the same result.
@@ -119,7 +125,9 @@ def evaluate(
     held. The safety filter is `safety_config` (default: the robot's `config/safety/` YAML, as
     control_node's); with `safety=False` the scheduler's pick reaches the arm instead (for
     measuring what the filter changes). A policy with `warm_start_level` > 0 starts each chunk
-    from the plan it takes over. For the first episode, `video_path` records the front camera
+    from the plan it takes over. `rate_hz` (a multiple of the policy's fps; control_node's is
+    100) runs the loop at that rate over `GraphArm`, as the graph does; None: once per action
+    over the env. For the first episode, `video_path` records the front camera
     as mp4 and `plot_path` draws the predicted chunks against the executed actions.
     """
     chosen = get_strategy(strategy)
@@ -131,13 +139,21 @@ def evaluate(
     cameras = tuple(k.removeprefix("observation.images.") for k in cfg.camera_keys)
     if video_path is not None and "front" not in cameras:
         cameras += ("front",)
-    env = (sim_config or SimConfig()).make_env(
-        task, cameras=cameras, image_size=tuple(cfg.image_size), control_hz=cfg.fps
-    )
+    sim_config = sim_config or SimConfig()
+    every = _ticks_per_action(rate_hz, cfg.fps)
+    sim = None
+    if rate_hz is None:
+        env = sim_config.make_env(
+            task, cameras=cameras, image_size=tuple(cfg.image_size), control_hz=cfg.fps
+        )
+    else:
+        sim = SimArm(task, cameras, tuple(cfg.image_size), sim_config)
+        env = sim.env
     safety_config = safety_config or SafetyConfig.for_robot(env.robot.name)
     dt = 1.0 / cfg.fps
+    period = dt / every
     control = ControlConfig(
-        rate_hz=cfg.fps,
+        rate_hz=cfg.fps * every,
         scheduler=SchedulerConfig(
             strategy=chosen.stitching,
             n_action_steps=1 if chosen.replan_every_step else cfg.n_action_steps,
@@ -148,7 +164,7 @@ def evaluate(
     joint_names = env.features["action"]["names"]
     successes = interventions = 0
     lengths: list[int] = []
-    jerk = JerkMeter(dt)
+    jerk = JerkMeter(period)
     denoiser = _CallCounter(policy.denoiser)
     trace = ChunkTrace(joint_names) if plot_path is not None else None
     video = None
@@ -158,8 +174,12 @@ def evaluate(
     try:
         bar = tqdm(range(episodes), desc=f"eval {task}", unit="ep", disable=not progress)
         for k in bar:
-            obs, _ = env.reset(seed=seed + k)
-            arm = EnvArm(env, obs, dt)
+            if sim is None:
+                obs, _ = env.reset(seed=seed + k)
+                arm: EnvArm | GraphArm = EnvArm(env, obs, dt)
+            else:
+                limit = sim_config.episode_seconds[task]
+                arm = GraphArm(sim, seed + k, period, int(cfg.fps), limit)
             controller = Controller(
                 joint_names, safety_config.joint_limits(), control, safety=safety_config
             )
@@ -183,11 +203,11 @@ def evaluate(
                 else None
             )
             if first and video is not None:
-                observers.append(_Video(video, arm))
+                observers.append(_Video(video, arm, every))
             loop = ControlLoop(controller, arm, source, observers, filtered=safety)
-            loop.run(SimulatedClock(cfg.fps), until=lambda _, arm=arm: arm.done)
+            loop.run(SimulatedClock(cfg.fps * every), until=lambda _, arm=arm: arm.done)
             if first and trace is not None:
-                trace.executed.extend(arm.executed)
+                trace.executed.extend(arm.executed[::every])  # one per action
             if safety:
                 interventions += controller.stats.interventions
             successes += arm.success
@@ -219,3 +239,14 @@ def evaluate(
         safety_interventions=interventions,
         **jerk.summary(),
     )
+
+
+def _ticks_per_action(rate_hz: float | None, fps: float) -> int:
+    if rate_hz is None:
+        return 1
+    every = rate_hz / fps
+    if not (every >= 1 and abs(every - round(every)) < 1e-9):
+        raise ValueError(
+            f"rate_hz must be a whole multiple of the policy's {fps:g} fps, got {rate_hz}"
+        )
+    return int(round(every))
