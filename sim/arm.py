@@ -121,9 +121,9 @@ class SimArm:
         if not self.succeeded and self.env.layout is not None:
             self.succeeded = bool(self.env.task.is_success(scene, self.env.layout))
 
-    def observation(self) -> dict[str, np.ndarray]:
-        """The policy's view now, as `ArmEnv.step` returns it (cameras rendered)."""
-        return self.env._observation()
+    def observation(self, render: bool = True) -> dict[str, np.ndarray]:
+        """The policy's view now, as `ArmEnv.step` returns it; cameras only if `render`."""
+        return self.env._observation(render)
 
     def joint_state(self) -> tuple[np.ndarray, np.ndarray]:
         """Positions and velocities of `state_joint_names`."""

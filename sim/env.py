@@ -181,7 +181,7 @@ class ArmEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         truncated = self._steps >= self.max_episode_steps
         return self._observation(), float(success), False, truncated, {"is_success": success}
 
-    def _observation(self) -> dict[str, np.ndarray]:
+    def _observation(self, render: bool = True) -> dict[str, np.ndarray]:
         joints = self.scene.joint_positions()
         state = np.append(joints[:7], joints[7:].sum()).astype(np.float32)
         if self.randomization.state_noise_std > 0:
@@ -191,7 +191,7 @@ class ArmEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             STATE_KEY: state,
             ENV_STATE_KEY: self.task.environment_state(self.scene, self.layout),
         }
-        for name in self.cameras:
+        for name in self.cameras if render else ():
             obs[IMAGE_KEY.format(name)] = self.render_camera(name)
         return obs
 

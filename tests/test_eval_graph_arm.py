@@ -46,3 +46,19 @@ def test_an_episode_ends_at_its_time_limit(sim):
         arm.send(hold, np.zeros_like(hold), ticks * 0.01)
         ticks += 1
     assert ticks == 50 and not arm.success and arm.steps == 5
+
+
+def test_cameras_render_at_the_policys_rate_and_the_newest_frame_stands_between():
+    sim = SimArm("push", cameras=("front",), image_size=(32, 32))
+    try:
+        arm = GraphArm(sim, seed=0, period=0.01, fps=10, limit_s=5.0)
+        key = "observation.images.front"
+        hold = arm.observe().state.astype(np.float64)
+        frames = [arm.observation[key]]
+        for k in range(20):
+            arm.send(hold, np.zeros_like(hold), k * 0.01)
+            frames.append(arm.observe().observation[key])
+        fresh = [k for k in range(1, 21) if frames[k] is not frames[k - 1]]
+        assert fresh == [10, 20]  # rendered at 0.1 s and 0.2 s only
+    finally:
+        sim.close()

@@ -55,8 +55,12 @@ class GraphArm:
         due = int(end / self.sim.physics_dt + _EPS)
         self.sim.advance(due - self._substeps, end)
         self._substeps = due
-        self.observation = self.sim.observation()
+        steps = int(end * self.fps + _EPS)
+        # Cameras at the policy's rate, as sim_node's frames (rendering is most of an image
+        # episode's cost); between frames the newest one stands, as policy_node sees it.
+        frames = steps > self.steps
+        self.observation = {**self.observation, **self.sim.observation(render=frames)}
         self._fresh = Observed(end, self.observation[STATE_KEY], self.observation)
-        self.steps = int(end * self.fps + _EPS)
+        self.steps = steps
         self.success = self.sim.succeeded
         self.done = self.success or end + _EPS >= self.limit_s
