@@ -46,8 +46,9 @@ def test_scripted_teleop_records_five_episodes_through_the_graph_and_a_policy_tr
     tmp_path, probe
 ):
     # Every command control_node sends (deep queue: none may be missed on a busy machine).
-    # Best effort: as a reliable reader, this probe (in a process the graph's realtime threads
-    # leave little CPU) made about half the runs record nothing on /control/command at all.
+    # Best effort: as a reliable reader, this probe made about half the runs record nothing on
+    # /control/command at all (not understood; see the issue notes). Best effort may lose a
+    # sample, so a few recorded actions may be missing from what the probe saw.
     everything = QoSProfile(depth=10000, reliability=ReliabilityPolicy.BEST_EFFORT)
     probe.watch(JointState, "/control/command", everything)
     root = tmp_path / "reach-ros"
@@ -67,7 +68,8 @@ def test_scripted_teleop_records_five_episodes_through_the_graph_and_a_policy_tr
     for k in range(EPISODES):
         episode = dataset.episode(k)
         np.testing.assert_allclose(episode["observation.state"][0, :7], home, atol=0.02)
-        assert all(tuple(action) in sent for action in episode["action"]), k
+        seen = np.mean([tuple(action) in sent for action in episode["action"]])
+        assert seen >= 0.95, (k, seen)  # a pre-filter action would match none
         ee, goal = np.split(episode["observation.environment_state"][-1], 2)
         assert np.linalg.norm(ee - goal) < SUCCESS_DISTANCE, k
         assert dataset.episodes[k]["tasks"] == [TASK_SPECS["reach"].description]
