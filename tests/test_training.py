@@ -69,6 +69,17 @@ def test_loss_falls_and_checkpoint_runs_closed_loop(reach_dataset, tmp_path, pol
     assert 1 <= frames <= 50  # one frame per step of the first episode (reach: 50 at most)
 
 
+def test_bf16_autocast_training_learns_and_keeps_fp32_weights(reach_dataset, tmp_path):
+    """The forward under bfloat16 autocast (emulated where the CPU lacks it: slow, correct)."""
+    out = tmp_path / "bf16"
+    result = train(settings(reach_dataset, out, precision="bf16"), progress=False)
+    assert result["precision"] == "bf16"
+    assert result["final_loss"] < 0.7 * result["first_loss"], result
+    assert all(p.dtype == torch.float32 for p in load_policy(out).parameters())
+    with pytest.raises(ValueError, match="precision"):
+        train(settings(reach_dataset, tmp_path / "x", precision="fp16"), progress=False)
+
+
 def test_resume_continues_from_the_saved_step(reach_dataset, tmp_path):
     out = tmp_path / "ckpt"
     train(

@@ -36,6 +36,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="train an image policy on these cameras (+ robot state)",
     )
     p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["fp32", "bf16", "auto"],
+        help="bf16: forward passes under bfloat16 autocast (fp32 weights and optimizer); auto: "
+        "bf16 where the CPU computes it natively, else fp32",
+    )
+    p.add_argument(
         "--set",
         action="append",
         default=[],
@@ -63,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         cameras=args.cameras,
         policy_overrides=parse_overrides(args.set),
+        precision=args.precision,
     )
     result = train(settings, progress=not args.json)
     if result is not None:

@@ -28,6 +28,7 @@ from robot_policy.policies.checkpoint import save_policy
 from robot_policy.policies.config import CONFIG_TYPES, PolicyConfig
 from robot_policy.policies.device import select_device
 from robot_policy.policies.factory import make_policy
+from robot_policy.policies.inference import native_bf16
 
 TRAINING_STATE_FILE = "training_state.pt"
 STATE_FEATURES = ("observation.state", "observation.environment_state")
@@ -53,6 +54,9 @@ class TrainSettings:
     resume: bool = False
     cameras: tuple[str, ...] = ()
     policy_overrides: dict[str, Any] = field(default_factory=dict)
+    # "bf16": forward passes under bfloat16 autocast (weights, gradients and optimizer state
+    # stay fp32); "auto": bf16 where the CPU computes it natively (or on CUDA), else fp32.
+    precision: str = "fp32"
 
 
 def policy_config_for(dataset: LeRobotDataset, settings: TrainSettings) -> PolicyConfig:
@@ -104,6 +108,8 @@ def train(settings: TrainSettings, progress: bool = True) -> dict[str, Any] | No
     out = Path(settings.out)
     state_path = out / TRAINING_STATE_FILE
 
+    bf16 = _bf16(settings.precision, device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     dataset = LeRobotDataset(settings.dataset)
     config = policy_config_for(dataset, settings)
     windows = WindowDataset(dataset, n_obs_steps=config.n_obs_steps, horizon=config.horizon)
@@ -185,7 +191,8 @@ def train(settings: TrainSettings, progress: bool = True) -> dict[str, Any] | No
             sampler.set_epoch(epoch)
         for batch in loader:
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            loss = model(batch)
+            with autocast:
+                loss = model(batch)
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(
                     f"loss became {loss.item()} at step {step}; last checkpoint kept"
@@ -219,4 +226,14 @@ def train(settings: TrainSettings, progress: bool = True) -> dict[str, Any] | No
         "final_loss": sum(losses[-window:]) / window if losses else None,
         "seconds": time.perf_counter() - started,
         "world_size": world,
+        "precision": "bf16" if bf16 else "fp32",
     }
+
+
+def _bf16(precision: str, device: torch.device) -> bool:
+    """Whether the forward runs under bfloat16 autocast. On a CPU without native bfloat16 it
+    is emulated and slower than fp32, so "auto" leaves it off there."""
+    if precision not in ("fp32", "bf16", "auto"):
+        raise ValueError(f"precision must be fp32, bf16 or auto, got {precision!r}")
+    native = device.type == "cuda" or native_bf16()
+    return precision == "bf16" or (precision == "auto" and native)
