@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from robot_policy.policies.group_norm import GroupNorm32
+
 
 class SpatialSoftmax(nn.Module):
     """(B, C, H, W) -> (B, 2K): the softmax-weighted mean (x, y) of K learned keypoint maps."""
@@ -37,17 +39,17 @@ class ResidualBlock2d(nn.Module):
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False),
-            nn.GroupNorm(n_groups, out_ch),
+            GroupNorm32(n_groups, out_ch),
             nn.ReLU(inplace=True),
             nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False),
-            nn.GroupNorm(n_groups, out_ch),
+            GroupNorm32(n_groups, out_ch),
         )
         self.skip = (
             nn.Identity()
             if stride == 1 and in_ch == out_ch
             else nn.Sequential(
                 nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False),
-                nn.GroupNorm(n_groups, out_ch),
+                GroupNorm32(n_groups, out_ch),
             )
         )
 
@@ -69,7 +71,7 @@ class ImageEncoder(nn.Module):
         super().__init__()
         layers: list[nn.Module] = [
             nn.Conv2d(3, channels[0], 5, stride=2, padding=2, bias=False),
-            nn.GroupNorm(n_groups, channels[0]),
+            GroupNorm32(n_groups, channels[0]),
             nn.ReLU(inplace=True),
         ]
         # Every block halves the resolution (84 px -> 6x6 keypoint maps): on a CPU the early

@@ -13,6 +13,8 @@ import math
 import torch
 from torch import nn
 
+from robot_policy.policies.group_norm import GroupNorm32
+
 
 def check_horizon(horizon: int, downsampling: int) -> None:
     """Every down level halves the sequence and every up level doubles it back, so the two
@@ -43,7 +45,7 @@ class ConvNormMish(nn.Sequential):
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, n_groups: int):
         super().__init__(
             nn.Conv1d(in_ch, out_ch, kernel_size, padding=kernel_size // 2),
-            nn.GroupNorm(n_groups, out_ch),
+            GroupNorm32(n_groups, out_ch),
             nn.Mish(),
         )
 
