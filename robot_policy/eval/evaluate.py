@@ -23,7 +23,7 @@ from robot_policy.data.video import EpisodeVideoEncoder
 from robot_policy.eval.chunk_plot import ChunkTrace, plot_chunks
 from robot_policy.eval.graph_arm import GraphArm
 from robot_policy.eval.jerk import JerkMeter
-from robot_policy.eval.sampler import EnvArm, InPlaceSampler
+from robot_policy.eval.sampler import EnvArm, EpisodeArm, InPlaceSampler
 from robot_policy.eval.success import success_fields
 from robot_policy.policies import ChunkPolicy
 from robot_policy.runtime.chunks import SchedulerConfig
@@ -93,7 +93,7 @@ class _Switches:
 class _Video:
     """Observer: the front camera as the policy saw it at each tick."""
 
-    def __init__(self, encoder: EpisodeVideoEncoder, arm: EnvArm | GraphArm, every: int) -> None:
+    def __init__(self, encoder: EpisodeVideoEncoder, arm: EpisodeArm, every: int) -> None:
         self.encoder, self.arm, self.every = encoder, arm, every
         self.encoder.add(arm.observation["observation.images.front"])
 
@@ -176,7 +176,7 @@ def evaluate(
         for k in bar:
             if sim is None:
                 obs, _ = env.reset(seed=seed + k)
-                arm: EnvArm | GraphArm = EnvArm(env, obs, dt)
+                arm: EpisodeArm = EnvArm(env, obs, dt)
             else:
                 limit = sim_config.episode_seconds[task]
                 arm = GraphArm(sim, seed + k, period, int(cfg.fps), limit)

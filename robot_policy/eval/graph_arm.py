@@ -13,35 +13,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from robot_policy.features import STATE_KEY
-from robot_policy.runtime.control_loop import Observed
+from robot_policy.eval.sampler import EpisodeArm
 from robot_policy.sim.arm import SimArm
 
 _EPS = 1e-9
 
 
-class GraphArm:
+class GraphArm(EpisodeArm):
     """One episode of `sim` (reset to `seed`) as an `Arm` ticked every `period` seconds;
     `done` once the task succeeds or `limit_s` of simulated time has passed (the graph's
     referee allows an episode the same time). `steps` counts the actions of `fps` elapsed."""
 
     def __init__(self, sim: SimArm, seed: int, period: float, fps: int, limit_s: float) -> None:
         sim.reset(seed)
+        super().__init__(sim.observation())
         self.sim = sim
         self.period = period
         self.fps = fps
         self.limit_s = limit_s
-        self.observation = sim.observation()
-        self._fresh: Observed | None = Observed(0.0, self.observation[STATE_KEY], self.observation)
         self._substeps = 0
-        self.steps = 0
-        self.success = False
-        self.done = False
-        self.executed: list[np.ndarray] = []
-
-    def observe(self) -> Observed | None:
-        fresh, self._fresh = self._fresh, None
-        return fresh
 
     def send(self, command: np.ndarray, velocity: np.ndarray, now: float) -> None:
         """control_node's `joint_trajectory` output (stamp zero: start on receipt, one point a
@@ -59,8 +49,7 @@ class GraphArm:
         # Cameras at the policy's rate, as sim_node's frames (rendering is most of an image
         # episode's cost); between frames the newest one stands, as policy_node sees it.
         frames = steps > self.steps
-        self.observation = {**self.observation, **self.sim.observation(render=frames)}
-        self._fresh = Observed(end, self.observation[STATE_KEY], self.observation)
+        self._observed(end, {**self.observation, **self.sim.observation(render=frames)})
         self.steps = steps
         self.success = self.sim.succeeded
         self.done = self.success or end + _EPS >= self.limit_s

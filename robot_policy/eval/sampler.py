@@ -27,12 +27,11 @@ from robot_policy.runtime.replan import PlanHints
 from robot_policy.runtime.strategies import Strategy
 
 
-class EnvArm:
-    """An env episode as an arm: `send` steps it one period, `observe` returns the result."""
+class EpisodeArm:
+    """What evaluation reads of an episode's arm: the newest observation (handed to the loop
+    once), the actions sent, the policy steps elapsed, success and the end."""
 
-    def __init__(self, env: gym.Env, first: Mapping[str, np.ndarray], dt: float) -> None:
-        self.env = env
-        self.dt = dt
+    def __init__(self, first: Mapping[str, np.ndarray]) -> None:
         self.observation = first
         self._fresh: Observed | None = Observed(0.0, first[STATE_KEY], first)
         self.steps = 0
@@ -44,13 +43,25 @@ class EnvArm:
         fresh, self._fresh = self._fresh, None
         return fresh
 
+    def _observed(self, stamp: float, obs: Mapping[str, np.ndarray]) -> None:
+        self.observation = obs
+        self._fresh = Observed(stamp, obs[STATE_KEY], obs)
+
+
+class EnvArm(EpisodeArm):
+    """An env episode as an arm: `send` steps it one period, `observe` returns the result."""
+
+    def __init__(self, env: gym.Env, first: Mapping[str, np.ndarray], dt: float) -> None:
+        super().__init__(first)
+        self.env = env
+        self.dt = dt
+
     def send(self, command: np.ndarray, velocity: np.ndarray, now: float) -> None:
         action = command.astype(np.float32)
         self.executed.append(action)
         obs, _, terminated, truncated, info = self.env.step(action)
         self.steps += 1
-        self.observation = obs
-        self._fresh = Observed(self.steps * self.dt, obs[STATE_KEY], obs)
+        self._observed(self.steps * self.dt, obs)
         self.success = bool(info["is_success"])
         self.done = self.success or terminated or truncated
 
