@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 
 import av
@@ -16,6 +15,7 @@ from test_data_common import write_dataset as write
 
 from robot_policy.data import DatasetWriter, LeRobotDataset, describe
 from robot_policy.runtime.rate_loop import realtime_priority
+from robot_policy.threads import REALTIME, scheduling, thread_ids
 
 LENGTHS = [12, 7, 15]
 NUMERIC = ("observation.state", "observation.environment_state", "action")
@@ -228,14 +228,8 @@ def test_reads_variable_size_lists_and_unnamed_task_index(tmp_path):
 
 
 def _realtime_threads() -> dict[int, tuple[int, int]]:
-    found = {}
-    for tid in map(int, os.listdir("/proc/self/task")):
-        try:
-            policy = os.sched_getscheduler(tid) & ~os.SCHED_RESET_ON_FORK
-            found[tid] = (policy, os.sched_getparam(tid).sched_priority)
-        except OSError:  # exited
-            continue
-    return {tid: s for tid, s in found.items() if s[0] in (os.SCHED_FIFO, os.SCHED_RR)}
+    found = {tid: scheduling(tid) for tid in thread_ids()}
+    return {tid: s for tid, s in found.items() if s is not None and s[0] in REALTIME}
 
 
 def test_encoding_leaves_no_thread_realtime(tmp_path):

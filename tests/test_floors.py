@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOORS = (
-    ("features", "settings", "figures", "recent", "robots", "pretrained", "config"),
+    ("features", "settings", "figures", "recent", "threads", "robots", "pretrained", "config"),
     ("data", "sim", "safety"),
     ("perception", "policies", "teleop"),
     ("runtime",),

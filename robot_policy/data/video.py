@@ -19,6 +19,8 @@ from typing import Any
 import av
 import numpy as np
 
+from robot_policy.threads import REALTIME, scheduling, thread_ids
+
 DEFAULT_VIDEO_CODEC = "libsvtav1"
 PIX_FMT = "yuv420p"
 GOP_SIZE = 2
@@ -41,21 +43,6 @@ _CODEC_OPTIONS: dict[str, dict[str, str]] = {
 _MP4_OPTIONS = {"movflags": "faststart"}
 
 
-_REALTIME = tuple(getattr(os, name) for name in ("SCHED_FIFO", "SCHED_RR") if hasattr(os, name))
-
-
-def _scheduling(tid: int) -> tuple[int, int] | None:
-    try:
-        policy = os.sched_getscheduler(tid) & ~os.SCHED_RESET_ON_FORK
-        return policy, os.sched_getparam(tid).sched_priority
-    except OSError:  # the thread has exited
-        return None
-
-
-def _threads() -> list[int]:
-    return [int(tid) for tid in os.listdir("/proc/self/task")]
-
-
 @contextmanager
 def _encoder_kept_off_realtime() -> Iterator[None]:
     """Threads the block starts or raises to a realtime policy go back to the caller's.
@@ -67,17 +54,14 @@ def _encoder_kept_off_realtime() -> Iterator[None]:
     later ones inherit from them, so putting them back once, right after opening, before any
     frame, covers the encoder's life.
     """
-    if not os.path.isdir("/proc/self/task"):
-        yield
-        return
-    caller = _scheduling(0)
-    before = {tid: _scheduling(tid) for tid in _threads()}
+    caller = scheduling(0)
+    before = {tid: scheduling(tid) for tid in thread_ids()}
     try:
         yield
     finally:
-        for tid in _threads():
-            now = _scheduling(tid)
-            if caller is None or now is None or now[0] not in _REALTIME or before.get(tid) == now:
+        for tid in thread_ids():
+            now = scheduling(tid)
+            if caller is None or now is None or now[0] not in REALTIME or before.get(tid) == now:
                 continue
             try:
                 os.sched_setscheduler(tid, caller[0], os.sched_param(caller[1]))

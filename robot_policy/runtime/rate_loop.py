@@ -16,14 +16,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from robot_policy.recent import RecentWindow
+from robot_policy.threads import REALTIME, scheduling, thread_ids
 
 # Enough ticks for stable p99 figures (100 s at 100 Hz) without growing for the whole run.
 _HISTORY = 10_000
 _MISS_HISTORY = 1_000  # overruns kept with their times, for telling them from machine stalls
-# Scheduling policies a thread inherits from a desktop or a batch job: all below any FIFO one.
-_NOT_REALTIME = {
-    getattr(os, name) for name in ("SCHED_OTHER", "SCHED_BATCH", "SCHED_IDLE") if hasattr(os, name)
-}
 
 
 def enter_realtime(priority: int) -> str | None:
@@ -65,17 +62,15 @@ def promote_normal_threads(priority: int) -> int:
     """
     if not (1 <= priority <= 99 and hasattr(os, "SCHED_FIFO")):
         return 0
-    try:
-        threads = [int(t) for t in os.listdir("/proc/self/task")]
-    except OSError:
-        return 0
     moved = 0
-    for tid in threads:
+    for tid in thread_ids():
+        now = scheduling(tid)
+        if now is None or now[0] in REALTIME:
+            continue
         try:
-            if os.sched_getscheduler(tid) & ~os.SCHED_RESET_ON_FORK in _NOT_REALTIME:
-                policy = os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
-                os.sched_setscheduler(tid, policy, os.sched_param(priority))
-                moved += 1
+            policy = os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
+            os.sched_setscheduler(tid, policy, os.sched_param(priority))
+            moved += 1
         except OSError:  # the thread ended meanwhile, or the change is refused
             continue
     return moved
