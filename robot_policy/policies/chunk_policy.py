@@ -29,7 +29,8 @@ class ChunkPolicy(nn.Module, ABC):
         super().__init__()
         self.config = config
         dims = dict(zip(config.state_keys, config.state_dims, strict=True))
-        self.normalizer = MinMaxNormalizer({**dims, "action": config.action_dim})
+        aux = dict(zip(config.aux_keys, config.aux_dims, strict=True))
+        self.normalizer = MinMaxNormalizer({**dims, **aux, "action": config.action_dim})
         per_step = 0
         self.state_encoder = None
         if config.state_keys:
@@ -47,7 +48,14 @@ class ChunkPolicy(nn.Module, ABC):
             )
             for _ in config.camera_keys
         )
-        per_step += len(config.camera_keys) * config.image_feature_dim
+        per_step += self._image_dim
+        self.aux_head = None
+        if config.aux_keys:
+            self.aux_head = nn.Sequential(
+                nn.Linear(self._image_dim, config.state_hidden_dim),
+                nn.Mish(),
+                nn.Linear(config.state_hidden_dim, sum(config.aux_dims)),
+            )
         self.denoiser = ConditionalUnet1D(
             self.denoiser_channels(config),
             config.n_obs_steps * per_step,
@@ -64,6 +72,10 @@ class ChunkPolicy(nn.Module, ABC):
 
     def encode(self, obs: Batch) -> torch.Tensor:
         """Observation history (each key (B, n_obs_steps, ...)) -> global conditioning (B, C)."""
+        return self._features(obs).flatten(1)
+
+    def _features(self, obs: Batch) -> torch.Tensor:
+        """Per-step features (B, n_obs_steps, F): the state's, then each camera's."""
         cfg = self.config
         features = []
         if self.state_encoder is not None:
@@ -80,18 +92,37 @@ class ChunkPolicy(nn.Module, ABC):
             else:
                 images = center_crop(images, cfg.crop_size)
             features.append(encoder(images).reshape(b, t, -1))
-        return torch.cat(features, dim=-1).flatten(1)
+        return torch.cat(features, dim=-1)
 
     def loss(self, batch: Batch) -> torch.Tensor:
-        """Training loss on a batch of windows (obs history + `action` (B, horizon, A))."""
-        cond = self.encode(batch)
+        """Training loss on a batch of windows (obs history + `action` (B, horizon, A)), plus
+        the weighted auxiliary loss when the config names aux_keys."""
+        features = self._features(batch)
         actions = self.normalizer.normalize("action", batch["action"].float())
-        per_element = self.generative_loss(actions, cond)  # (B, horizon, A)
+        per_element = self.generative_loss(actions, features.flatten(1))  # (B, horizon, A)
         pad = batch.get("action_is_pad")
         if pad is None:
-            return per_element.mean()
-        keep = (~pad.bool()).unsqueeze(-1).to(per_element.dtype)
-        return (per_element * keep).sum() / keep.sum().clamp_min(1.0) / per_element.shape[-1]
+            loss = per_element.mean()
+        else:
+            keep = (~pad.bool()).unsqueeze(-1).to(per_element.dtype)
+            loss = (per_element * keep).sum() / keep.sum().clamp_min(1.0) / per_element.shape[-1]
+        if self.aux_head is None:
+            return loss
+        return loss + self.config.aux_loss_weight * self.aux_loss(batch, features)
+
+    def aux_loss(self, batch: Batch, features: torch.Tensor) -> torch.Tensor:
+        """Mean squared error, in normalized units, of the aux head's prediction of the
+        aux_keys at every observation step from that step's camera features."""
+        cfg = self.config
+        image_features = features[..., features.shape[-1] - self._image_dim :]
+        target = torch.cat(
+            [self.normalizer.normalize(k, batch[k].float()) for k in cfg.aux_keys], dim=-1
+        )
+        return F.mse_loss(self.aux_head(image_features).float(), target)
+
+    @property
+    def _image_dim(self) -> int:
+        return len(self.config.camera_keys) * self.config.image_feature_dim
 
     @property
     def now_index(self) -> int:

@@ -43,6 +43,14 @@ class PolicyConfig:
     image_channels: tuple[int, ...] = (32, 64, 128)
     image_keypoints: int = 32
     image_feature_dim: int = 64
+    # Training-time-only supervision of the image encoders: a head that predicts these features
+    # (for an image policy in sim, `observation.environment_state`: the cube and target poses)
+    # from each step's camera features. It makes the encoder find the cube, which the action
+    # loss alone teaches slowly; the head is never run at inference and the policy never
+    # receives these features as input.
+    aux_keys: tuple[str, ...] = ()
+    aux_dims: tuple[int, ...] = ()
+    aux_loss_weight: float = 1.0
     # Sampling
     num_inference_steps: int = 10
     # Warm start: when the caller hands in the previous plan (shifted to the new observation),
@@ -58,7 +66,17 @@ class PolicyConfig:
         self.crop_size = tuple(self.crop_size)
         self.down_dims = tuple(self.down_dims)
         self.image_channels = tuple(self.image_channels)
+        self.aux_keys = tuple(self.aux_keys)
+        self.aux_dims = tuple(int(d) for d in self.aux_dims)
         problems = []
+        if len(self.aux_keys) != len(self.aux_dims):
+            problems.append("aux_keys and aux_dims differ in length")
+        if self.aux_keys and not self.camera_keys:
+            problems.append("aux_keys supervise the image encoders: they need camera_keys")
+        if set(self.aux_keys) & set(self.state_keys):
+            problems.append("aux_keys must not be inputs too (they are in state_keys)")
+        if not (math.isfinite(self.aux_loss_weight) and self.aux_loss_weight >= 0):
+            problems.append(f"aux_loss_weight must be finite and >= 0, got {self.aux_loss_weight}")
         if len(self.state_keys) != len(self.state_dims):
             problems.append("state_keys and state_dims differ in length")
         if not self.state_keys and not self.camera_keys:

@@ -63,7 +63,9 @@ def policy_config_for(dataset: LeRobotDataset, settings: TrainSettings) -> Polic
     """Derive the network's input/output shapes from the dataset's features.
 
     Image policies see the robot's own state and the cameras but not the privileged
-    `observation.environment_state`, which a real robot does not have.
+    `observation.environment_state`, which a real robot does not have. Where a (simulated)
+    dataset holds it, an image policy learns to predict it from its camera features as an
+    auxiliary training loss (`--set aux_keys=[]` turns that off).
     """
     features = dataset.features
     camera_keys = tuple(f"observation.images.{name}" for name in settings.cameras)
@@ -82,11 +84,19 @@ def policy_config_for(dataset: LeRobotDataset, settings: TrainSettings) -> Polic
     if camera_keys:
         height, width = features[camera_keys[0]]["shape"][:2]
         kwargs["image_size"] = (int(height), int(width))
+    overrides = dict(settings.policy_overrides)
+    default_aux = [k for k in STATE_FEATURES if k not in state_keys and k in features]
+    aux_keys = tuple(overrides.pop("aux_keys", default_aux if camera_keys else ()))
+    unknown = [k for k in aux_keys if k not in features]
+    if unknown:
+        raise ValueError(f"aux_keys {unknown} are not features of the dataset")
+    kwargs["aux_keys"] = aux_keys
+    kwargs["aux_dims"] = tuple(int(features[k]["shape"][0]) for k in aux_keys)
     if settings.policy not in CONFIG_TYPES:
         raise ValueError(
             f"unknown policy {settings.policy!r}; expected one of {sorted(CONFIG_TYPES)}"
         )
-    return CONFIG_TYPES[settings.policy](**{**kwargs, **settings.policy_overrides})
+    return CONFIG_TYPES[settings.policy](**{**kwargs, **overrides})
 
 
 def _distributed() -> tuple[int, int]:
