@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +18,24 @@ from typing import Any
 import pytest
 
 _TESTS = itertools.count()
+_LEAVE_TIMEOUT = 60.0
+_DEADLOCKED: list[Any] = []
+
+
+_EXIT_STATUS: list[int] = []
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    _EXIT_STATUS.append(int(exitstatus))
+
+
+def pytest_unconfigure(config) -> None:
+    """A deadlocked participant hangs its destructor, and so the interpreter's exit: once the
+    report is written, leave without running destructors (failing: a test failed on it)."""
+    if _DEADLOCKED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(max(1, *_EXIT_STATUS))
 
 
 @pytest.fixture
@@ -60,6 +79,7 @@ class Probe:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
+        self._closed = False
 
     def watch(self, msg_type: type, topic: str, qos: Any) -> None:
         self.received[topic] = []
@@ -85,12 +105,32 @@ class Probe:
         return wait_for(lambda: future.result() if future.done() else None, timeout, name)
 
     def close(self) -> None:
+        """Leave the graph; closing twice is a no-op. Fast DDS 3.2 can deadlock a participant
+        whose peers leave while its announcement timer fires (eProsima/Fast-DDS#6502, the
+        reception thread holds the discovery mutex the timer thread waits for): it never
+        leaves then. Tests therefore close the probe before stopping their graph, and a
+        teardown stuck in that deadlock fails the test, naming it, instead of hanging the
+        suite."""
+        if self._closed:
+            return
+        self._closed = True
         import rclpy
 
-        self.executor.shutdown()
-        self._thread.join(timeout=10)
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
+        def leave() -> None:
+            self.executor.shutdown()
+            self._thread.join(timeout=10)
+            self.node.destroy_node()
+            rclpy.try_shutdown(context=self.context)
+
+        leaving = threading.Thread(target=leave, daemon=True)
+        leaving.start()
+        leaving.join(timeout=_LEAVE_TIMEOUT)
+        if leaving.is_alive():
+            _DEADLOCKED.append(self)  # never destroyed: see pytest_unconfigure
+            pytest.fail(
+                f"the probe's DDS participant did not leave within {_LEAVE_TIMEOUT:.0f} s: "
+                "Fast DDS deadlocked in it (eProsima/Fast-DDS#6502)"
+            )
 
 
 @pytest.fixture
@@ -139,6 +179,7 @@ def graph_of(probe, isolated_ros_env, tmp_path, graph_topics):
         return graph
 
     yield start
+    probe.close()  # before the nodes leave: see Probe.close
     for graph, log in graphs:
         graph.stop()
         log.close()

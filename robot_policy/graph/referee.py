@@ -174,11 +174,14 @@ def running_graph(
         yield graph, referee, log_file.name
         finished = True
     finally:
-        graph.stop()
+        # The referee leaves before the nodes do. Fast DDS 3.2 can deadlock a participant whose
+        # peers leave while its announcement timer fires (eProsima/Fast-DDS#6502); a node
+        # caught so is killed by graph.stop, but this process could never leave.
         executor.shutdown()
         spinner.join(timeout=5.0)  # out of the wait set before the node and context go away
         referee.destroy_node()
         rclpy.try_shutdown(context=context)
+        graph.stop()
         log_file.close()
         if log_path is None and finished:
             Path(log_file.name).unlink(missing_ok=True)  # kept only to explain a failure
