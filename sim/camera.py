@@ -43,6 +43,25 @@ CAMERAS: dict[str, Camera] = {
 }
 
 
+@dataclass(frozen=True)
+class Light:
+    """TinyRenderer's lighting. The defaults are what it uses when getCameraImage is given none
+    (z-up world, TinyRendererVisualShapeConverter::render), so a nominal frame is unchanged.
+
+    Every frame passes its light because the renderer keeps the last one it was given: a frame
+    that passed none after a randomized one would still be lit by that one.
+    """
+
+    # Unnormalized as in the renderer's source: it normalizes, so the nominal one rounds alike.
+    direction: Vec3 = (-50.0, 30.0, 100.0)
+    color: Vec3 = (1.0, 1.0, 1.0)
+    ambient: float = 0.6
+    diffuse: float = 0.35
+
+
+NOMINAL_LIGHT = Light()
+
+
 def view_matrix(
     camera: Camera,
     eye: np.ndarray,
@@ -65,7 +84,12 @@ def projection_matrix(camera: Camera, height: int, width: int) -> list[float]:
 
 
 def render(
-    client: int, view: list[float], projection: list[float], height: int, width: int
+    client: int,
+    view: list[float],
+    projection: list[float],
+    height: int,
+    width: int,
+    light: Light = NOMINAL_LIGHT,
 ) -> np.ndarray:
     """An RGB frame, uint8 (height, width, 3)."""
     _, _, rgba, _, _ = p.getCameraImage(
@@ -73,6 +97,10 @@ def render(
         height,
         viewMatrix=view,
         projectionMatrix=projection,
+        lightDirection=list(light.direction),
+        lightColor=list(light.color),
+        lightAmbientCoeff=light.ambient,
+        lightDiffuseCoeff=light.diffuse,
         shadow=0,
         renderer=p.ER_TINY_RENDERER,
         flags=p.ER_NO_SEGMENTATION_MASK,

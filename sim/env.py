@@ -23,6 +23,7 @@ from . import camera
 from .randomization import RandomizationConfig
 from .scene import CUBE_MASS, FRICTION, PHYSICS_HZ, Scene
 from .tasks import TASK_SPECS, TASKS, Layout
+from .visual import Look, add_noise, draw_look, tilt
 
 STATE_BOUND = 2 * np.pi  # finite Box bounds that hold every joint angle and gripper width
 ENV_STATE_BOUND = 10.0  # m; the floor under the table keeps every position far inside
@@ -117,6 +118,8 @@ class ArmEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         }
         self.layout: Layout | None = None
         self._views: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._look = Look()
+        self._visual_rng = np.random.default_rng(0)  # replaced at every reset
         self._pending: deque[np.ndarray] = deque()
         self._steps = 0
 
@@ -126,12 +129,18 @@ class ArmEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         """Start an episode; `options` is accepted for the gymnasium API and holds nothing yet.
 
         The generator is re-seeded only when a seed is given, so successive unseeded resets
-        continue one random stream.
+        continue one random stream. Visual draws use a generator spawned from it (`sim.visual`).
         """
         super().reset(seed=seed)
         rng, cfg = self.np_random, self.randomization
+        self._visual_rng = rng.spawn(1)[0]  # spawning leaves `rng`'s own stream where it was
         scene = self.scene
         scene.rebuild()
+        self._look = draw_look(self._visual_rng, cfg)
+        if self._look.table_rgba is not None:
+            scene.paint(scene.table, self._look.table_rgba)
+        if self._look.cube_rgba is not None and scene.cube is not None:
+            scene.paint(scene.cube, self._look.cube_rgba)
         self.layout = self.task.sample_layout(rng, cfg)
         home = np.array(self.robot.home)
         if cfg.home_joint_noise > 0:
@@ -153,6 +162,9 @@ class ArmEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             if cfg.camera_jitter > 0 and cam.link is None:
                 eye = eye + rng.uniform(-cfg.camera_jitter, cfg.camera_jitter, 3)
                 focus = focus + rng.uniform(-cfg.camera_jitter, cfg.camera_jitter, 3)
+            if cfg.camera_angle_jitter > 0 and cam.link is None:
+                angle = np.radians(cfg.camera_angle_jitter)
+                focus = eye + tilt(focus - eye, angle, self._visual_rng)
             self._views[name] = (eye, focus)
         hold = np.append(home, open_width).astype(np.float32)
         self._pending = deque([hold] * cfg.action_latency_steps)
@@ -202,7 +214,13 @@ class ArmEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         if cam.link == "hand":
             link_pose = self.scene.link_pose(self.scene.links[self.robot.hand_link_name])
         view = camera.view_matrix(cam, *self._views[name], link_pose)
-        return camera.render(self.scene.client, view, self._projections[name], *self.image_size)
+        projection = self._projections[name]
+        frame = camera.render(
+            self.scene.client, view, projection, *self.image_size, self._look.light
+        )
+        if self.randomization.image_noise_std > 0:
+            frame = add_noise(frame, self.randomization.image_noise_std, self._visual_rng)
+        return frame
 
     def close(self) -> None:
         self.scene.close()

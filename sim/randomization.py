@@ -2,7 +2,10 @@
 
 Object and target poses are always drawn from their ranges; every other perturbation is off by
 default so that a plain env matches the demonstrations a policy was trained on. All draws use the
-env's seeded generator, so one seed gives one episode whatever is switched on.
+env's seeded generator, so one seed gives one episode whatever is switched on; the visual ones
+(light, colours, camera angle, image noise) use a generator spawned from it, so that switching
+them on changes frames only (`sim.visual`). `config/sim_visual_randomization.yaml` and
+`config/sim_visual_shift.yaml` are a training-time and a held-out evaluation setting of them.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from robot_policy.settings import load, setting
+from robot_policy.settings import check_value, load, setting
 
 Range = tuple[float, float]
+CUBE_COLOR_JITTER_MAX = 0.5  # red 0.85 stays above 0.42, green and blue (0.15) below 0.23
+RGB = tuple[float, float, float]
 
 
 @dataclass(frozen=True)
@@ -41,26 +46,57 @@ class RandomizationConfig:
     )
     action_latency_steps: int = setting(0, "actions take effect this many policy steps late", low=0)
     home_joint_noise: float = setting(0.0, "rad; uniform offset of the arm's start pose", low=0.0)
+    # Visual perturbations (0 / null = off): they change frames only, never the physics.
+    light_direction_jitter: float = setting(
+        0.0, "rad; per episode, the light direction tilts by up to this", low=0.0
+    )
+    light_color_jitter: float = setting(
+        0.0,
+        "fraction; per episode, each light colour channel and the ambient and diffuse strengths"
+        " scale by 1 +- up to this",
+        low=0.0,
+        high=1.0,
+    )
+    table_color_jitter: float = setting(
+        0.0,
+        "fraction; per episode, each table RGB channel scales by 1 +- up to this",
+        low=0.0,
+        high=1.0,
+    )
+    table_rgb: RGB | None = setting(
+        None,
+        "[r, g, b] in 0..1: the table's colour before table_color_jitter; null = nominal",
+        low=0.0,
+        high=1.0,
+    )
+    cube_color_jitter: float = setting(
+        0.0,
+        "fraction; per episode, each cube RGB channel scales by 1 +- up to this; at most 0.5,"
+        " which keeps the cube red (a policy finds it by colour)",
+        low=0.0,
+        high=CUBE_COLOR_JITTER_MAX,
+    )
+    camera_angle_jitter: float = setting(
+        0.0, "deg; per episode, fixed cameras' view direction turns by up to this", low=0.0
+    )
+    image_noise_std: float = setting(
+        0.0, "uint8 levels; gaussian noise on every pixel of every frame", low=0.0
+    )
 
     def __post_init__(self) -> None:
-        for f in fields(self):  # ranges may arrive as YAML lists; store them as float pairs
+        """Checks the declared bounds here too, so a config built in code fails as a file does."""
+        for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, tuple | list):
+            if f.name == "table_rgb":  # the one list that is not a (low, high) range
+                if value is not None:
+                    if len(value) != 3:
+                        raise ValueError(f"table_rgb must be [r, g, b], got {value}")
+                    object.__setattr__(self, f.name, tuple(float(v) for v in value))
+            elif isinstance(value, tuple | list):  # ranges may arrive as YAML lists
                 if len(value) != 2 or value[0] > value[1]:
                     raise ValueError(f"{f.name} must be (low, high) with low <= high, got {value}")
                 object.__setattr__(self, f.name, (float(value[0]), float(value[1])))
-        negatives = [
-            name
-            for name in (
-                "camera_jitter",
-                "state_noise_std",
-                "action_latency_steps",
-                "home_joint_noise",
-            )
-            if getattr(self, name) < 0
-        ]
-        if negatives:
-            raise ValueError(f"{', '.join(negatives)} must be >= 0")
+            check_value(getattr(self, f.name), f.metadata, f.name)
 
     @classmethod
     def from_dict(

@@ -164,6 +164,10 @@ class Scene:
         )
         p.changeDynamics(self.table, -1, lateralFriction=friction, physicsClientId=self.client)
 
+    def paint(self, body: int, rgba: tuple[float, float, float, float]) -> None:
+        """Recolour a body for one episode; the next `rebuild` restores its nominal colour."""
+        p.changeVisualShape(body, -1, rgbaColor=rgba, physicsClientId=self.client)
+
     def close(self) -> None:
         if self.client >= 0 and p.isConnected(self.client):
             p.disconnect(self.client)
