@@ -95,3 +95,27 @@ def test_policy_node_declares_the_inference_set_up_itself():
     params = {p.name: p for p in declared("policy_node")}
     for p in flatten(InferenceSettings):
         assert params[p.name] == p
+
+
+def test_an_image_checkpoint_makes_sim_node_render_its_cameras(tmp_path):
+    from robot_policy.graph.referee import graph_overrides
+    from robot_policy.policies import FlowConfig, make_policy, save_policy
+
+    def overrides(cameras: tuple[str, ...]) -> dict:
+        config = FlowConfig(
+            action_dim=8,
+            state_keys=("observation.state",),
+            state_dims=(9,),
+            camera_keys=tuple(f"observation.images.{c}" for c in cameras),
+            down_dims=(32, 64),
+            horizon=8,
+            n_action_steps=4,
+        )
+        folder = save_policy(make_policy(config), tmp_path / "-".join(("ckpt", *cameras)))
+        return graph_overrides("push", 0, folder, "receding", 0, None)
+
+    image = overrides(("front", "wrist"))
+    assert image["sim_node"]["cameras"] == ["front", "wrist"]
+    params = effective_parameters(ROOT / "config" / "sim_graph.yaml", image)["sim_node"]
+    assert params["cameras"]["value"] == ["front", "wrist"]
+    assert "cameras" not in overrides(())["sim_node"]

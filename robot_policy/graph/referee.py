@@ -33,6 +33,7 @@ from std_srvs.srv import SetBool, Trigger
 from tqdm import tqdm
 
 from robot_policy.eval.success import success_fields
+from robot_policy.features import IMAGE_PREFIX
 from robot_policy.graph.runner import DEFAULT_GRAPH, Graph, effective_parameters
 from robot_policy.nodes.common import STATE_QOS
 from robot_policy.policies.checkpoint import read_checkpoint_config
@@ -209,6 +210,10 @@ def graph_overrides(
         "control_node": {"scheduler.strategy": chosen.stitching},
     }
     policy_cfg, _ = read_checkpoint_config(checkpoint or pretrained_path())
+    if policy_cfg.camera_keys:  # an image policy: sim_node renders what it was trained on
+        overrides["sim_node"]["cameras"] = [
+            k.removeprefix(IMAGE_PREFIX) for k in policy_cfg.camera_keys
+        ]
     if checkpoint is not None:
         overrides["policy_node"]["checkpoint"] = str(Path(checkpoint).resolve())
     if chosen.replan_every_step:  # every chunk covers the next step: re-plan at the action rate
