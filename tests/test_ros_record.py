@@ -46,9 +46,8 @@ def test_scripted_teleop_records_five_episodes_through_the_graph_and_a_policy_tr
     tmp_path, probe
 ):
     # Every command control_node sends (deep queue: none may be missed on a busy machine).
-    # Best effort: as a reliable reader, this probe made about half the runs record nothing on
-    # /control/command at all (not understood; see the issue notes). Best effort may lose a
-    # sample, so a few recorded actions may be missing from what the probe saw.
+    # Best effort: the probe must not add a reliable reader's acknowledgements to the loop's
+    # publisher. It may lose a sample, so a few recorded actions may be missing from what it saw.
     everything = QoSProfile(depth=10000, reliability=ReliabilityPolicy.BEST_EFFORT)
     probe.watch(JointState, "/control/command", everything)
     root = tmp_path / "reach-ros"

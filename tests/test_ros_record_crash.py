@@ -141,3 +141,36 @@ def test_sigkill_mid_episode_keeps_every_saved_episode_and_the_dataset_appendabl
     after = LeRobotDataset(root)
     assert [e["length"] for e in after.episodes] == [*lengths, third["frames"]]
     np.testing.assert_array_equal(after.column("index"), np.arange(after.num_frames))
+
+
+def test_a_start_waits_until_every_recorded_topic_has_a_publisher(
+    probe, isolated_ros_env, tmp_path
+):
+    # An episode started before discovery matched the command's publisher recorded nothing.
+    root = tmp_path / "ds"
+    overrides = record_overrides("reach", root, "scripted", video_codec="libx264")
+    probe.watch(DiagnosticArray, "/recorder/status", STATE_QOS)
+    graphs = []
+
+    def start(*only: str) -> None:
+        subset = {n: overrides[n] for n in only}
+        graphs.append(Graph(RECORD_GRAPH, subset, only=list(only), env=isolated_ros_env))
+        graphs[-1].start()
+
+    def waiting_for(topics: list[str]) -> None:
+        wait_for(lambda: recorder_status(probe).get("waiting_for") == topics, STARTUP, str(topics))
+
+    try:
+        start("sim_node", "recorder_node")  # nothing publishes /control/command
+        waiting_for(["/control/command"])
+        refused = call(probe, "start")
+        assert not refused.success
+        assert "no publisher discovered yet on /control/command" in refused.message
+        assert not root.exists()  # nothing was created
+        start("control_node")
+        waiting_for([])
+        started = call(probe, "start")
+        assert started.success, started.message
+    finally:
+        for graph in graphs:
+            graph.stop()

@@ -82,7 +82,8 @@ class RecordReferee(Referee):
         self.enable()
 
     def wait_recorder_ready(self, graph: Graph, log: str) -> None:
-        """Until the recorder has heard every topic it needs before its first start."""
+        """Until the recorder waits for nothing: a publisher discovered on every recorded topic,
+        and the topics that shape the dataset heard from."""
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while self.recorder_status().get("waiting_for", [None]):
             check_alive(graph, log)

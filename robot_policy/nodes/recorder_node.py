@@ -10,11 +10,15 @@ Services   /recorder/start, /recorder/stop (save the episode; atomically committ
            /recorder/discard (std_srvs/Trigger). A request in the wrong order (stop or discard
            while idle, start while recording, start before every topic has published) is
            refused with success=false and a message saying why; the recording is unchanged.
+           A start is also refused while a recorded topic has no publisher this node has
+           discovered: DDS discovery can take seconds on a busy machine, and an episode started
+           before the command's publisher matched would record nothing.
            Replies are JSON (stop: episode index, frames, cadence and drop figures).
 Publishes  /recorder/status (diagnostic_msgs/DiagnosticArray, 1 Hz and on every change; values
            are JSON: recording, frames of the episode in progress, episodes saved in the dataset,
            discarded this session, last_episode = the last stop's report, waiting_for = topics
-           that must publish before the first start).
+           a start waits for: no matched publisher yet, or, before the first start, not heard
+           from yet where their messages shape the dataset).
 Frames are cut by `robot_policy.data.resample.ZeroOrderHold`: every stream by its header stamp,
 at `fps`, starting once every topic has published after the start call. Callbacks only queue
 what arrives; one thread owns the hold and the DatasetWriter, so video encoding never blocks a
@@ -56,6 +60,7 @@ INTERVENTION_KEY = "intervention"
 DROP_AGE_PERIODS = 1.5
 REPLY_TIMEOUT = 120.0  # s a service waits for the recording thread (a long episode's save)
 _STATUS_PERIOD = 1.0
+_MATCH_PERIOD = 0.1  # s between the recording thread's checks of each topic's matched publishers
 
 
 class RecorderNode(Node):
@@ -91,29 +96,33 @@ class RecorderNode(Node):
         self._episode: Episode | None = None
         self._stopping: tuple[Request, float] | None = None  # (request, monotonic deadline)
         self._failure = ""  # why the last episode was dropped, for the next stop's answer
-        self._status: dict[str, Any] = {
-            "recording": False,
-            "episodes": None,
-            "discarded": 0,
-            "waiting_for": [topics[k] for k in self._shaped()],
-        }
         self._queue: queue.Queue = queue.Queue()
 
         self.status_pub = self.create_publisher(
             DiagnosticArray, "/recorder/status", common.STATE_QOS
         )
-        self.create_subscription(JointState, topics[STATE_KEY], self._on_state, common.SENSOR_QOS)
-        self.create_subscription(JointState, topics[ACTION_KEY], self._on_action, common.STATE_QOS)
-        if ENV_STATE_KEY in topics:
-            self.create_subscription(
-                JointState, topics[ENV_STATE_KEY], self._on_environment, common.SENSOR_QOS
-            )
+        sensor, state = common.SENSOR_QOS, common.STATE_QOS
+        callbacks: dict[str, tuple[type, Any, Any]] = {
+            STATE_KEY: (JointState, self._on_state, sensor),
+            ACTION_KEY: (JointState, self._on_action, state),
+            ENV_STATE_KEY: (JointState, self._on_environment, sensor),
+            INTERVENTION_KEY: (Joy, self._on_joy, state),
+        }
         for key in self.cameras:
-            self.create_subscription(
-                Image, topics[key], lambda msg, key=key: self._on_image(key, msg), common.SENSOR_QOS
-            )
-        if INTERVENTION_KEY in topics:
-            self.create_subscription(Joy, topics[INTERVENTION_KEY], self._on_joy, common.STATE_QOS)
+            callbacks[key] = (Image, lambda msg, key=key: self._on_image(key, msg), sensor)
+        self._recorded = {
+            key: self.create_subscription(kind, topics[key], callback, qos)
+            for key, (kind, callback, qos) in callbacks.items()
+            if key in topics
+        }
+        self._unmatched = list(topics)
+        self._matched_at = 0.0
+        self._status: dict[str, Any] = {
+            "recording": False,
+            "episodes": None,
+            "discarded": 0,
+            "waiting_for": self._waiting_for(),
+        }
         # Services wait for the recording thread, which waits for samples: their own group, so
         # the subscriptions keep running meanwhile.
         services = MutuallyExclusiveCallbackGroup()
@@ -198,8 +207,6 @@ class RecorderNode(Node):
             if item is not None and item[0] == "sample":
                 _, key, stamp, value = item
                 self.hold.add(key, stamp, value)
-                if self.topics[key] in self._status["waiting_for"]:
-                    self._set_status(waiting_for=[self.topics[k] for k in self._shaped()])
                 if self._episode is not None:
                     self._episode.received[key] = self._episode.received.get(key, 0) + 1
                     if self._stopping is None:
@@ -207,6 +214,27 @@ class RecorderNode(Node):
             elif item is not None:
                 self._handle(item[1])
             self._finish_stop()
+            self._check_matches()
+
+    def _check_matches(self) -> None:
+        """Track which topics have no discovered publisher, at most every `_MATCH_PERIOD`."""
+        now = time.monotonic()
+        if now - self._matched_at < _MATCH_PERIOD:
+            return
+        self._matched_at = now
+        self._unmatched = [
+            k for k, sub in self._recorded.items() if sub.get_publisher_count() == 0
+        ]
+        waiting = self._waiting_for()
+        if waiting != self._status["waiting_for"]:
+            self._set_status(waiting_for=waiting)
+
+    def _waiting_for(self) -> list[str]:
+        """Topics a start waits for, in the order the node subscribed them."""
+        keys = set(self._unmatched)
+        if self.writer is None:
+            keys.update(self._shaped())
+        return [self.topics[k] for k in self.topics if k in keys]
 
     def _handle(self, request: Request) -> None:
         handler = {"start": self._start, "stop": self._stop, "discard": self._discard}
@@ -220,6 +248,10 @@ class RecorderNode(Node):
         if self.writer is None and self._shaped():
             names = ", ".join(self.topics[k] for k in self._shaped())
             request.answer(False, f"nothing received yet on {names}: is the graph up?")
+            return
+        if self._unmatched:
+            names = ", ".join(self.topics[k] for k in self._unmatched)
+            request.answer(False, f"no publisher discovered yet on {names}: is the graph up?")
             return
         try:
             if self.writer is None:
