@@ -222,9 +222,7 @@ class RecorderNode(Node):
         if now - self._matched_at < _MATCH_PERIOD:
             return
         self._matched_at = now
-        self._unmatched = [
-            k for k, sub in self._recorded.items() if sub.get_publisher_count() == 0
-        ]
+        self._unmatched = [k for k, sub in self._recorded.items() if sub.get_publisher_count() == 0]
         waiting = self._waiting_for()
         if waiting != self._status["waiting_for"]:
             self._set_status(waiting_for=waiting)
