@@ -178,3 +178,6 @@ def test_history_is_by_time_with_zero_order_hold_and_start_padding():
     np.testing.assert_array_equal(window(1.02), [1, 1, 9])
     with pytest.raises(KeyError):
         h.add("other", 1.0, np.array([0]))
+    # The stamp of the sample in the newest slot: what a chunk's camera age is counted from.
+    assert h.stamp_at("s", 1.12) == 1.1 and h.stamp_at("s", 1.1 - 1e-7) == 1.1
+    assert h.stamp_at("s", 0.5) is None

@@ -1,12 +1,23 @@
-"""`robot-policy bench ros`: the age of the measured state behind each command, via the graph."""
+"""`robot-policy bench ros`: the age of the measured state behind each command, via the graph.
+
+For an image policy also the camera frame's age at the first command computed from it: policy_node
+lists each recent chunk's stamp with its oldest camera frame's stamp, control_node each recent
+chunk's stamp with the time its first command went out; the bench joins them per chunk.
+"""
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
 
 from robot_policy.graph.referee import (
+    Referee,
     graph_overrides,
     loop_report,
     run_episode,
@@ -16,17 +27,57 @@ from robot_policy.graph.referee import (
 from robot_policy.sim import SimConfig
 
 
+def _key(stamp: float) -> int:
+    """Chunk stamps travel as ROS time (integer ns) between the nodes: join on microseconds."""
+    return round(stamp * 1e6)
+
+
+def camera_to_command_ms(
+    camera_frames: Mapping[int, float], first_commands: Mapping[int, float]
+) -> list[float]:
+    """Per chunk both nodes reported (keyed by `_key(chunk stamp)`): ms from the stamp of the
+    oldest camera frame the chunk used to its first command going out."""
+    joined = camera_frames.keys() & first_commands.keys()
+    return [(first_commands[k] - camera_frames[k]) * 1e3 for k in sorted(joined)]
+
+
+class LatencyReferee(Referee):
+    """The evaluation referee, also keeping every chunk pair the nodes' statuses list."""
+
+    def __init__(self, context: Any) -> None:
+        super().__init__(context)
+        self.camera_frames: dict[int, float] = {}
+        self.first_commands: dict[int, float] = {}
+
+    def _on_status(self, msg: DiagnosticArray) -> None:
+        super()._on_status(msg)
+        _collect(self.camera_frames, self.status.get("policy_node", {}).get("camera_frames"))
+        loop = self.status.get("control_node", {}).get("loop", {})
+        _collect(self.first_commands, loop.get("first_commands"))
+
+
+def _collect(into: dict[int, float], pairs: Iterable[list[float]] | None) -> None:
+    for stamp, value in pairs or ():
+        into.setdefault(_key(stamp), value)
+
+
 def run(
-    seconds: float = 30.0, task: str = "push", seed: int = 0, log_path: str | Path | None = None
+    seconds: float = 30.0,
+    task: str = "push",
+    seed: int = 0,
+    log_path: str | Path | None = None,
+    checkpoint: str | Path | None = None,
 ) -> dict[str, float]:
-    """`robot-policy bench ros`: the graph runs episodes of the shipped policy for `seconds`;
-    the figures are the control node's own measurements over DDS: how old the measured state
-    behind each command is when the command goes out (`obs_to_command`), and how old a chunk's
-    observation is when the chunk reaches the control node (inference + DDS)."""
-    overrides = graph_overrides(task, seed, None, "receding", 0, None)
+    """`robot-policy bench ros`: the graph runs episodes of the policy (default: the shipped
+    one) for `seconds`; the figures are the nodes' own measurements over DDS: how old the
+    measured state behind each command is when the command goes out (`obs_to_command`), how
+    old a chunk's observation is when the chunk reaches the control node (inference + DDS),
+    and for an image policy how old its camera frame is at the chunk's first command."""
+    overrides = graph_overrides(task, seed, checkpoint, "receding", 0, None)
     limit = SimConfig().episode_seconds[task]
     episodes = successes = 0
-    with running_graph(overrides, log_path=log_path) as (graph, referee, log):
+    graph_and_referee = running_graph(overrides, log_path=log_path, referee_type=LatencyReferee)
+    with graph_and_referee as (graph, referee, log):
         with stall_witness(overrides) as witness:
             end = time.monotonic() + seconds
             while (left := end - time.monotonic()) > 0:
@@ -39,6 +90,7 @@ def run(
     loop = loop_report(referee.status.get("control_node", {}), stalls)
     policy = referee.status.get("policy_node", {})
     rate = loop.get("rate_hz", math.nan)
+    camera = camera_to_command_ms(referee.camera_frames, referee.first_commands)
     return {
         "obs_to_command_ms_p50": loop.get("obs_to_command_ms_p50", math.nan),
         "obs_to_command_ms_p99": loop.get("obs_to_command_ms_p99", math.nan),
@@ -52,6 +104,9 @@ def run(
         "chunk_age_ms_p99": loop.get("chunk_age_ms_p99", math.nan),
         "inference_ms_p50": policy.get("latency_ms_p50", math.nan),
         "inference_ms_p99": policy.get("latency_ms_p99", math.nan),
+        "camera_to_command_ms_p50": float(np.percentile(camera, 50)) if camera else math.nan,
+        "camera_to_command_ms_p99": float(np.percentile(camera, 99)) if camera else math.nan,
+        "camera_chunks": len(camera),
         "episodes": episodes,
         "successes": successes,
         "seconds": seconds,

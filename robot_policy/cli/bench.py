@@ -91,6 +91,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = suite("ros", _ros, "state -> command latency through the ROS 2 graph")
     p.add_argument("--seconds", type=float, default=30.0, help="total run time")
     p.add_argument("--task", default="push")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="policy to run (default: the shipped one); an image policy adds camera_to_command",
+    )
     p.add_argument("--load", action="store_true", help=LOAD_HELP)
     p = suite("fuzz", _fuzz, "fuzzed and adversarial chunks against control_node over DDS")
     p.add_argument("--chunks", type=int, default=10_000, help="chunks to send")
@@ -165,7 +170,7 @@ def _ros(args: argparse.Namespace) -> int:
     from robot_policy.bench.hog import cpu_hog
 
     with cpu_hog() if args.load else nullcontext(0) as hogs:
-        result = ros.run(seconds=args.seconds, task=args.task)
+        result = ros.run(seconds=args.seconds, task=args.task, checkpoint=args.checkpoint)
     return _report(args, {**result, "load_processes": hogs})
 
 

@@ -114,6 +114,8 @@ class ControlNode(Node):
         # tick + compute), and of each chunk's observation when the chunk arrives (inference).
         self._state_age_ms = RecentWindow()
         self._chunk_age_ms = RecentWindow()
+        # [chunk stamp, time the first command computed with it went out], recent chunks.
+        self.first_commands: deque[tuple[float, float]] = deque(maxlen=64)
 
         controller = p.controller
         if self.output == "joint_trajectory":
@@ -282,20 +284,24 @@ class ControlNode(Node):
             with self._lock:
                 if not self._enabled:
                     continue
-                polled = len(self._inbox)
+                polled = [chunk.stamp for chunk in self._inbox]
                 # Published under the lock: once /control/enable(false) has answered, no
                 # command computed before it can still go out.
                 tick = self.control.step(now, self.loop.period)
                 self._chunks["accepted"] += tick.chunks_accepted
-                ignored = polled - tick.chunks_accepted
+                ignored = len(polled) - tick.chunks_accepted
                 self._chunks["ignored"] += ignored
                 state_stamp = self._state_stamp
             if ignored:
                 why = self.controller.scheduler.stats.last_ignored
                 self.get_logger().warning(f"chunk ignored: {why}", throttle_duration_sec=1.0)
             if tick.result is not None:
-                self._state_age_ms.add((self.now() - state_stamp) * 1e3)
+                sent = self.now()
+                self._state_age_ms.add((sent - state_stamp) * 1e3)
                 self._tick_ms.add(tick.work_s * 1e3)
+                if polled and not ignored:  # which of several were ignored is not known
+                    with self._lock:  # control_status reads it under the lock
+                        self.first_commands.extend((stamp, sent) for stamp in polled)
 
     def measured(self) -> Observed | None:
         """The newest joint state not yet given to the loop, in action order (lock held)."""

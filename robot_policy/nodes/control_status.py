@@ -53,6 +53,7 @@ def control_status(node: ControlNode) -> dict[str, Any]:
         "obs_to_command_ms_p99": node._state_age_ms.percentile(99),
         "chunk_age_ms_p50": node._chunk_age_ms.percentile(50),
         "chunk_age_ms_p99": node._chunk_age_ms.percentile(99),
+        "first_commands": [list(pair) for pair in node.first_commands],
     }
     return values
 

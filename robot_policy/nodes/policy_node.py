@@ -6,7 +6,10 @@ Subscribes /joint_states (observation.state: arm joints + gripper width), the en
            on (`image_topic` with {name} replaced, e.g. /camera/front/image_raw).
 Publishes  /policy/action_chunk (trajectory_msgs/JointTrajectory; header.stamp = the time of the
            newest observation the chunk was computed from; point k at k·dt), /policy/status
-           (diagnostic_msgs/DiagnosticArray, 1 Hz: inference latency, counts, errors).
+           (diagnostic_msgs/DiagnosticArray, 1 Hz: inference latency, counts, errors; for an
+           image policy `camera_frames`, the recent chunks' [stamp, stamp of the oldest camera
+           frame the chunk was computed from], which `bench ros` joins with control_node's first
+           command per chunk).
 Services   /policy/restart (std_srvs/Trigger): forget the observation history and drop any
            chunk computed from before the call (a new episode, or the arm was moved by hand).
 Every `replan_period` (less the recent inference latency, so the next chunk is there when the
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import deque
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -45,6 +49,7 @@ from robot_policy.runtime.process_worker import ProcessInference
 from robot_policy.runtime.worker import InferenceError
 
 _WAIT = 0.1  # s: how long the publisher thread waits on the child before checking for a stop
+_RECENT = 64  # chunks whose camera frames the status lists (~6 s at 10 Hz re-planning)
 
 
 class PolicyNode(Node):
@@ -63,10 +68,17 @@ class PolicyNode(Node):
                 f"{checkpoint}: action_dim {cfg.action_dim} does not match the robot's "
                 f"{len(self.action_names)} commands ({', '.join(self.action_names)})"
             )
+        dims = dict(zip(cfg.state_keys, cfg.state_dims, strict=True))
+        if dims.get(STATE_KEY, len(self.action_names)) != len(self.action_names):
+            raise ValueError(
+                f"{checkpoint}: {STATE_KEY} has {dims[STATE_KEY]} dims, the robot's joint "
+                f"state gives {len(self.action_names)} ({', '.join(self.action_names)})"
+            )
         unsupported = [k for k in cfg.state_keys if k not in (STATE_KEY, ENV_STATE_KEY)]
         if unsupported:
             raise ValueError(f"{checkpoint}: no topic provides {unsupported}")
         self.dt = 1.0 / cfg.fps
+        self.camera_keys = cfg.camera_keys
         self.history = ObservationHistory(
             (*cfg.state_keys, *cfg.camera_keys), cfg.n_obs_steps, self.dt
         )
@@ -83,7 +95,9 @@ class PolicyNode(Node):
         self._lock = threading.Lock()
         self._restart_time = -math.inf
         self._last_request = -math.inf
-        self._next: tuple[dict[str, np.ndarray], float] | None = None  # newest unsent request
+        # The newest unsent request: observations, their stamp, the oldest camera frame's stamp.
+        self._next: tuple[dict[str, np.ndarray], float, float | None] | None = None
+        self._camera_frames: deque[tuple[float, float]] = deque(maxlen=_RECENT)
         self._lead_s = 0.0  # recent inference latency, p99 (publisher thread writes it)
         self._worker_stats = self.worker.stats()  # snapshot, taken by the publisher thread
         self.replan_period = p.replan_period or cfg.n_action_steps * self.dt
@@ -163,7 +177,9 @@ class PolicyNode(Node):
             if obs is None or stamp <= self._restart_time:
                 return
             self._last_request = stamp
-            self._next = (obs, stamp)
+            frames = [self.history.stamp_at(k, stamp) for k in self.camera_keys]
+            camera = min((f for f in frames if f is not None), default=None)
+            self._next = (obs, stamp, camera)
             self._counts["requests"] += 1
         self._submitted.set()
 
@@ -178,7 +194,8 @@ class PolicyNode(Node):
                 request, self._next = self._next, None
             if request is None:
                 continue
-            self.worker.submit(*request)
+            obs, stamp, camera = request
+            self.worker.submit(obs, stamp)
             chunk = None
             try:
                 while chunk is None and not self._stop.is_set():
@@ -196,6 +213,8 @@ class PolicyNode(Node):
                 continue
             self.chunk_pub.publish(chunk_to_msg(chunk, self.action_names))
             self._counts["published"] += 1
+            if camera is not None:
+                self._camera_frames.append((chunk.stamp, camera))
 
     def _on_restart(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self._lock:
@@ -213,7 +232,10 @@ class PolicyNode(Node):
         self.get_logger().error(error, throttle_duration_sec=1.0)
 
     def status(self) -> dict:
+        frames = list(self._camera_frames)  # one C-level copy: the publisher thread appends
+        cameras = {"camera_frames": [list(f) for f in frames]} if self.camera_keys else {}
         return {
+            **cameras,
             **self._counts,
             **self._worker_stats,
             "precision": self.inference.precision,

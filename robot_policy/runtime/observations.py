@@ -47,6 +47,12 @@ class ObservationHistory:
         if drop:
             del stamps[:drop], values[:drop]
 
+    def stamp_at(self, key: str, t: float) -> float | None:
+        """Stamp of the sample `window(t)` puts in its newest slot for `key`, or None."""
+        stamps = self._stamps[key]
+        j = bisect.bisect_right(stamps, t + _EPS) - 1
+        return stamps[j] if j >= 0 else None
+
     def latest(self, key: str) -> float | None:
         """Stamp of the newest sample of `key`, or None."""
         stamps = self._stamps[key]
