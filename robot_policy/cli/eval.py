@@ -98,6 +98,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seed", type=int, default=100000)
     p.add_argument(
+        "--policy",
+        choices=("state", "image"),
+        default="state",
+        help="state: the shipped policy that reads the cube's pose; image: the shipped policy "
+        "that sees the front camera and the arm's joints (sim_node renders the camera)",
+    )
+    p.add_argument(
         "--load",
         action="store_true",
         help="run beside a CPU hog: one busy process per core at the user's niceness "
@@ -185,12 +192,14 @@ def demo(args: argparse.Namespace) -> int:
     from robot_policy.bench.hog import cpu_hog
     from robot_policy.graph.referee import evaluate_ros
     from robot_policy.policies import read_checkpoint_config
-    from robot_policy.pretrained import pretrained_path
+    from robot_policy.pretrained import DEFAULT, IMAGE, pretrained_path
 
-    checkpoint = pretrained_path()
+    checkpoint = pretrained_path(IMAGE if args.policy == "image" else DEFAULT)
     config, _ = read_checkpoint_config(checkpoint)
     with cpu_hog() if args.load else nullcontext(0) as hogs:
-        result = evaluate_ros("push", args.episodes, seed=args.seed, progress=not args.json)
+        result = evaluate_ros(
+            "push", args.episodes, seed=args.seed, checkpoint=checkpoint, progress=not args.json
+        )
     report = {
         **result.as_dict(),
         "checkpoint": str(checkpoint),
@@ -201,7 +210,8 @@ def demo(args: argparse.Namespace) -> int:
         report,
         args.json,
         lambda r: (
-            f"robot-policy demo: shipped {r['policy_type']} policy, task 'push', PyBullet, "
+            f"robot-policy demo: shipped {r['policy_type']} {args.policy} policy, task 'push', "
+            "PyBullet, "
             "closed loop through ROS 2 (sim_node -> policy_node -> control_node)"
             + (f", beside {r['load_processes']} busy processes" if r["load_processes"] else "")
             + "\n"

@@ -234,9 +234,11 @@ def stall_witness(
 def loop_report(control: Mapping[str, Any], stalls: list[Stall]) -> dict[str, Any]:
     """control_node's loop figures with its misses split: its own, and those during a stall
     of the machine (the node reports its recent misses' times, on the shared monotonic clock).
+    The per-chunk list the camera figure is joined from (`bench ros`) is not a figure: dropped.
     """
     loop = dict(control.get("loop", {}))
     misses = loop.pop("miss_times", [])
+    loop.pop("first_commands", None)
     own = sum(not overlaps(stalls, begin, end) for begin, end in misses)
     return {
         **loop,

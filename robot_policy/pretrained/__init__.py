@@ -4,6 +4,7 @@
 from pathlib import Path
 
 DEFAULT = "push_flow"
+IMAGE = "push_image_flow"  # sees the front camera and its own joints, no simulator state
 
 
 def pretrained_path(name: str = DEFAULT) -> Path:
