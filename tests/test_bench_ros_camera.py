@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from robot_policy.bench.ros import _collect, _key, camera_to_command_ms
+from robot_policy.graph.camera_latency import camera_to_command_ms, chunk_key, collect_pairs
 from robot_policy.nodes.common import to_seconds, to_stamp
 
 
@@ -17,12 +17,12 @@ def test_chunks_are_joined_on_their_stamp_as_it_travels_between_the_nodes():
     travelled = to_seconds(to_stamp(stamp))  # policy_node -> JointTrajectory -> control_node
     cameras: dict[int, float] = {}
     commands: dict[int, float] = {}
-    _collect(cameras, [[stamp, stamp - 0.030], [stamp + 0.8, stamp + 0.75]])
-    _collect(commands, [[travelled, stamp + 0.020], [stamp + 5.0, stamp + 5.01]])
-    _collect(commands, [[travelled, stamp + 9.0]])  # listed again in a later status: kept first
+    collect_pairs(cameras, [[stamp, stamp - 0.030], [stamp + 0.8, stamp + 0.75]])
+    collect_pairs(commands, [[travelled, stamp + 0.020], [stamp + 5.0, stamp + 5.01]])
+    collect_pairs(commands, [[travelled, stamp + 9.0]])  # in a later status: first kept
     latencies = camera_to_command_ms(cameras, commands)
     assert latencies == [pytest.approx(50.0)]  # only the chunk both nodes reported
-    assert _key(stamp) == _key(travelled)
+    assert chunk_key(stamp) == chunk_key(travelled)
     assert camera_to_command_ms({}, commands) == []
 
 

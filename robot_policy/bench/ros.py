@@ -1,23 +1,17 @@
-"""`robot-policy bench ros`: the age of the measured state behind each command, via the graph.
-
-For an image policy also the camera frame's age at the first command computed from it: policy_node
-lists each recent chunk's stamp with its oldest camera frame's stamp, control_node each recent
-chunk's stamp with the time its first command went out; the bench joins them per chunk.
-"""
+"""`robot-policy bench ros`: the age of the measured state behind each command, via the graph,
+and for an image policy the camera frame's age at the first command computed from it
+(`graph.camera_latency`)."""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray
 
+from robot_policy.graph.camera_latency import LatencyReferee, camera_to_command_ms
 from robot_policy.graph.referee import (
-    Referee,
     graph_overrides,
     loop_report,
     run_episode,
@@ -25,40 +19,6 @@ from robot_policy.graph.referee import (
     stall_witness,
 )
 from robot_policy.sim import SimConfig
-
-
-def _key(stamp: float) -> int:
-    """Chunk stamps travel as ROS time (integer ns) between the nodes: join on microseconds."""
-    return round(stamp * 1e6)
-
-
-def camera_to_command_ms(
-    camera_frames: Mapping[int, float], first_commands: Mapping[int, float]
-) -> list[float]:
-    """Per chunk both nodes reported (keyed by `_key(chunk stamp)`): ms from the stamp of the
-    oldest camera frame the chunk used to its first command going out."""
-    joined = camera_frames.keys() & first_commands.keys()
-    return [(first_commands[k] - camera_frames[k]) * 1e3 for k in sorted(joined)]
-
-
-class LatencyReferee(Referee):
-    """The evaluation referee, also keeping every chunk pair the nodes' statuses list."""
-
-    def __init__(self, context: Any) -> None:
-        super().__init__(context)
-        self.camera_frames: dict[int, float] = {}
-        self.first_commands: dict[int, float] = {}
-
-    def _on_status(self, msg: DiagnosticArray) -> None:
-        super()._on_status(msg)
-        _collect(self.camera_frames, self.status.get("policy_node", {}).get("camera_frames"))
-        loop = self.status.get("control_node", {}).get("loop", {})
-        _collect(self.first_commands, loop.get("first_commands"))
-
-
-def _collect(into: dict[int, float], pairs: Iterable[list[float]] | None) -> None:
-    for stamp, value in pairs or ():
-        into.setdefault(_key(stamp), value)
 
 
 def run(
