@@ -292,16 +292,15 @@ class ControlNode(Node):
                 ignored = len(polled) - tick.chunks_accepted
                 self._chunks["ignored"] += ignored
                 state_stamp = self._state_stamp
+                if tick.result is not None and polled and not ignored:  # which was, not known
+                    sent = self.now()  # the command went out inside step
+                    self.first_commands.extend((stamp, sent) for stamp in polled)
             if ignored:
                 why = self.controller.scheduler.stats.last_ignored
                 self.get_logger().warning(f"chunk ignored: {why}", throttle_duration_sec=1.0)
             if tick.result is not None:
-                sent = self.now()
-                self._state_age_ms.add((sent - state_stamp) * 1e3)
+                self._state_age_ms.add((self.now() - state_stamp) * 1e3)
                 self._tick_ms.add(tick.work_s * 1e3)
-                if polled and not ignored:  # which of several were ignored is not known
-                    with self._lock:  # control_status reads it under the lock
-                        self.first_commands.extend((stamp, sent) for stamp in polled)
 
     def measured(self) -> Observed | None:
         """The newest joint state not yet given to the loop, in action order (lock held)."""

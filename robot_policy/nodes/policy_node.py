@@ -177,8 +177,8 @@ class PolicyNode(Node):
             if obs is None or stamp <= self._restart_time:
                 return
             self._last_request = stamp
-            frames = [self.history.stamp_at(k, stamp) for k in self.camera_keys]
-            camera = min((f for f in frames if f is not None), default=None)
+            # window() found a frame at or before `stamp` for every camera: none is None.
+            camera = min((self.history.stamp_at(k, stamp) for k in self.camera_keys), default=None)
             self._next = (obs, stamp, camera)
             self._counts["requests"] += 1
         self._submitted.set()
