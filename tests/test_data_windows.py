@@ -92,6 +92,28 @@ def test_pickles_for_dataloader_workers(ds):
         np.testing.assert_array_equal(clone[7][key], value)
 
 
+def test_a_cache_sized_to_the_dataset_decodes_each_frame_once(tmp_path, monkeypatch):
+    write_dataset(tmp_path, LENGTHS)
+    small, whole = LeRobotDataset(tmp_path, frame_cache_size=2), LeRobotDataset(tmp_path)
+    whole.resize_frame_cache(len(whole))
+    decoded = {id(small): 0, id(whole): 0}
+    original = LeRobotDataset._decode
+
+    def counting(self, key, episode, first, last):
+        decoded[id(self)] += last - first + 1
+        return original(self, key, episode, first, last)
+
+    monkeypatch.setattr(LeRobotDataset, "_decode", counting)
+    order = np.random.default_rng(0).permutation(len(whole))
+    for _epoch in range(3):
+        for i in order:
+            np.testing.assert_array_equal(small[int(i)][CAMERA], whole[int(i)][CAMERA])
+    assert decoded[id(whole)] == len(whole)  # in the first epoch, never again
+    assert decoded[id(small)] > 2 * len(whole)
+    with pytest.raises(ValueError, match=">= 0"):
+        whole.resize_frame_cache(-1)
+
+
 def test_works_with_torch_dataloader_collation(ds):
     from torch.utils.data import DataLoader  # imported here: the other tests need no torch
 

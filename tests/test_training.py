@@ -176,3 +176,38 @@ def test_eval_sends_every_action_through_the_safety_filter(reach_dataset, tmp_pa
     assert np.all(executed >= limits["lower"] - 1e-6) and np.all(executed <= limits["upper"] + 1e-6)
     speed = np.abs(np.diff(executed, axis=0)) / (1.0 / policy.config.fps)
     assert np.all(speed <= limits["velocity"] + 1e-4)
+
+
+def test_the_frame_cache_holds_the_cameras_the_policy_reads_within_its_budget(tmp_path):
+    from test_data_common import CAMERA, HEIGHT, WIDTH, write_dataset
+
+    from robot_policy.data import LeRobotDataset
+    from robot_policy.policies.training import _frame_cache_frames, policy_config_for
+
+    write_dataset(tmp_path / "ds", [6, 9])
+    dataset = LeRobotDataset(tmp_path / "ds")
+    crop = {**TINY, "crop_size": [32, 32]}
+    image_run = settings(
+        tmp_path / "ds", tmp_path / "ck", cameras=("front",), policy_overrides=crop
+    )
+    config = policy_config_for(dataset, image_run)
+    assert config.camera_keys == (CAMERA,)
+    assert _frame_cache_frames(dataset, config, image_run) == 15  # all of them
+    # 1 MiB split between 20 workers: 52 KiB each, two frames of 64x96x3.
+    per_worker = settings(
+        tmp_path / "ds",
+        tmp_path / "ck",
+        cameras=("front",),
+        policy_overrides=crop,
+        frame_cache_mb=1,
+        num_workers=20,
+    )
+    assert 2**20 // 20 // (HEIGHT * WIDTH * 3) == 2
+    assert _frame_cache_frames(dataset, config, per_worker) == 2
+    state_only = policy_config_for(dataset, settings(tmp_path / "ds", tmp_path / "ck"))
+    assert _frame_cache_frames(dataset, state_only, image_run) == 0
+
+
+def test_a_negative_frame_cache_is_refused(reach_dataset, tmp_path):
+    with pytest.raises(ValueError, match="frame_cache_mb"):
+        train(settings(reach_dataset, tmp_path / "ck", frame_cache_mb=-1), progress=False)

@@ -20,6 +20,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument(
+        "--frame-cache-mb",
+        type=int,
+        default=4096,
+        help="decoded camera frames kept in memory per data process, MiB: a dataset that fits "
+        "is decoded once, not once per epoch (0: the reader's small LRU)",
+    )
     p.add_argument("--checkpoint-every", type=int, default=1000)
     p.add_argument(
         "--keep-checkpoints",
@@ -65,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         threads=args.threads,
         num_workers=args.num_workers,
+        frame_cache_mb=args.frame_cache_mb,
         checkpoint_every=args.checkpoint_every,
         keep_checkpoints=args.keep_checkpoints,
         resume=args.resume,

@@ -65,6 +65,15 @@ class LeRobotDataset(InfoView):
         self._readers: dict[Path, VideoFrameReader] = {}
         self._cache = FrameCache(frame_cache_size)
 
+    def resize_frame_cache(self, frames: int) -> None:
+        """Keep up to `frames` decoded frames from now on (emptying the cache). Training sizes it
+        to the whole dataset where that fits: shuffled windows then decode each frame once
+        instead of once per epoch."""
+        if frames < 0:
+            raise ValueError(f"frame cache size must be >= 0, got {frames}")
+        self.frame_cache_size = frames
+        self._cache = FrameCache(frames)
+
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_readers"] = {}

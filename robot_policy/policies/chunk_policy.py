@@ -16,7 +16,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from robot_policy.policies.config import PolicyConfig
-from robot_policy.policies.encoders import ImageEncoder, StateEncoder, center_crop, random_crop
+from robot_policy.policies.encoders import (
+    ImageEncoder,
+    StateEncoder,
+    center_crop,
+    color_jitter,
+    random_crop,
+)
 from robot_policy.policies.guidance import PrefixGuide, SampleRequest, soft_prefix_mask
 from robot_policy.policies.normalize import MinMaxNormalizer
 from robot_policy.policies.unet1d import ConditionalUnet1D
@@ -89,6 +95,8 @@ class ChunkPolicy(nn.Module, ABC):
             images = frames.reshape(b * t, *frames.shape[2:]).permute(0, 3, 1, 2).float() / 255.0
             if self.training:
                 images = random_crop(images, cfg.crop_size)
+                if cfg.color_jitter:
+                    images = color_jitter(images, cfg.color_jitter)
             else:
                 images = center_crop(images, cfg.crop_size)
             features.append(encoder(images).reshape(b, t, -1))

@@ -28,6 +28,9 @@ class PolicyConfig:
     camera_keys: tuple[str, ...] = ()
     image_size: tuple[int, int] = (96, 96)
     crop_size: tuple[int, int] = (84, 84)
+    # Training-time photometric augmentation of camera frames (0 = off; encoders.color_jitter):
+    # per-channel gains 1 +- this, brightness +- this / 4, desaturation up to this.
+    color_jitter: float = 0.0
     fps: float = 10.0
     n_obs_steps: int = 2
     horizon: int = 16
@@ -90,6 +93,8 @@ class PolicyConfig:
             problems.append(f"horizon {self.horizon} is not a multiple of 2**(len(down_dims)-1)")
         if any(c > s for c, s in zip(self.crop_size, self.image_size, strict=True)):
             problems.append(f"crop_size {self.crop_size} exceeds image_size {self.image_size}")
+        if not (math.isfinite(self.color_jitter) and 0.0 <= self.color_jitter <= 1.0):
+            problems.append(f"color_jitter must be in [0, 1], got {self.color_jitter}")
         if self.num_inference_steps < 1:
             problems.append("num_inference_steps must be >= 1")
         if not 0.0 <= self.warm_start_level < 1.0:

@@ -113,6 +113,28 @@ def random_crop(
     return cropped.permute(0, 3, 1, 2)
 
 
+def color_jitter(
+    images: torch.Tensor, strength: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Per-sample photometric augmentation of (B, 3, H, W) images in 0..1: each channel's gain
+    varies by 1 +- strength, the brightness by +- strength / 4, and the colours are pulled
+    towards grey by up to `strength`. A policy trained on one table colour and one light learns
+    the cube's place from its colour contrast with the table instead of the exact RGB values,
+    so a table colour or a light it never saw rendered does not blind it."""
+    b = images.shape[0]
+
+    def uniform(*shape: int) -> torch.Tensor:
+        draw = torch.rand(shape, generator=generator, device=images.device)
+        return (2.0 * draw - 1.0).to(images.dtype)
+
+    gain = 1.0 + strength * uniform(b, 3, 1, 1)
+    offset = 0.25 * strength * uniform(b, 1, 1, 1)
+    desaturate = (0.5 * strength * (1.0 + uniform(b, 1, 1, 1))).clamp(0.0, 1.0)
+    jittered = images * gain + offset
+    grey = jittered.mean(dim=1, keepdim=True)
+    return (jittered + desaturate * (grey - jittered)).clamp(0.0, 1.0)
+
+
 def center_crop(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     h, w = images.shape[-2:]
     top, left = (h - size[0]) // 2, (w - size[1]) // 2

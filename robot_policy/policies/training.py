@@ -57,6 +57,9 @@ class TrainSettings:
     # "bf16": forward passes under bfloat16 autocast (weights, gradients and optimizer state
     # stay fp32); "auto": bf16 where the CPU computes it natively (or on CUDA), else fp32.
     precision: str = "fp32"
+    # Decoded camera frames kept in memory per data process (MiB): a dataset that fits is
+    # decoded once, not once per epoch (0 keeps only the reader's default LRU).
+    frame_cache_mb: int = 4096
 
 
 def policy_config_for(dataset: LeRobotDataset, settings: TrainSettings) -> PolicyConfig:
@@ -122,6 +125,10 @@ def train(settings: TrainSettings, progress: bool = True) -> dict[str, Any] | No
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     dataset = LeRobotDataset(settings.dataset)
     config = policy_config_for(dataset, settings)
+    if settings.frame_cache_mb < 0:
+        raise ValueError(f"frame_cache_mb must be >= 0, got {settings.frame_cache_mb}")
+    if settings.frame_cache_mb:
+        dataset.resize_frame_cache(_frame_cache_frames(dataset, config, settings))
     windows = WindowDataset(dataset, n_obs_steps=config.n_obs_steps, horizon=config.horizon)
     policy = make_policy(config)
     policy.normalizer.set_stats(dataset.stats)
@@ -238,6 +245,18 @@ def train(settings: TrainSettings, progress: bool = True) -> dict[str, Any] | No
         "world_size": world,
         "precision": "bf16" if bf16 else "fp32",
     }
+
+
+def _frame_cache_frames(
+    dataset: LeRobotDataset, config: PolicyConfig, settings: TrainSettings
+) -> int:
+    """Frames the cache holds: every frame of the cameras the policy reads, or as many as
+    `frame_cache_mb` holds in each data process (the main one, or each worker)."""
+    if not config.camera_keys:
+        return 0
+    frame_bytes = max(math.prod(dataset.features[k]["shape"]) for k in config.camera_keys)
+    budget = settings.frame_cache_mb * 2**20 // max(1, settings.num_workers)
+    return min(len(dataset) * len(config.camera_keys), budget // frame_bytes)
 
 
 def _bf16(precision: str, device: torch.device) -> bool:
