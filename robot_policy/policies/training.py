@@ -111,6 +111,8 @@ def _distributed() -> tuple[int, int]:
 
 
 def train(settings: TrainSettings, progress: bool = True) -> dict[str, Any] | None:
+    if settings.frame_cache_mb < 0:
+        raise ValueError(f"frame_cache_mb must be >= 0, got {settings.frame_cache_mb}")
     rank, world = _distributed()
     if settings.threads:
         torch.set_num_threads(settings.threads)
@@ -125,8 +127,6 @@ def train(settings: TrainSettings, progress: bool = True) -> dict[str, Any] | No
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     dataset = LeRobotDataset(settings.dataset)
     config = policy_config_for(dataset, settings)
-    if settings.frame_cache_mb < 0:
-        raise ValueError(f"frame_cache_mb must be >= 0, got {settings.frame_cache_mb}")
     if settings.frame_cache_mb:
         dataset.resize_frame_cache(_frame_cache_frames(dataset, config, settings))
     windows = WindowDataset(dataset, n_obs_steps=config.n_obs_steps, horizon=config.horizon)
