@@ -128,6 +128,18 @@ def test_discard_episode_drops_only_the_episode_in_progress(tmp_path):
     np.testing.assert_array_equal(ds.episode(1)["action"][0], frame(1, 0)["action"])
 
 
+def test_discarding_an_av1_episode_is_silent(tmp_path, capfd):
+    # The default encoder (SVT-AV1) printed an error per discarded episode when closed
+    # mid-stream; collect discards every failed attempt.
+    with DatasetWriter(tmp_path, fps=FPS, features=FEATURES) as w:
+        for step in range(4):
+            w.add_frame(frame(0, step), task="t")
+        w.discard_episode()
+        assert record(w, 1, 3) == 0
+    assert "EOS" not in capfd.readouterr().err
+    assert LeRobotDataset(tmp_path).num_frames == 3
+
+
 def test_one_writer_at_a_time(tmp_path):
     with DatasetWriter(tmp_path, fps=FPS, features=FEATURES, video_codec="libx264"):
         with pytest.raises(DatasetLockedError):

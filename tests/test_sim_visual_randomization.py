@@ -14,6 +14,7 @@ from robot_policy.sim.visual import draw_look, tilt
 CONFIGS = Path(__file__).resolve().parents[1] / "config"
 TRAINING = CONFIGS / "sim_visual_randomization.yaml"
 SHIFT = CONFIGS / "sim_visual_shift.yaml"
+LIGHT = CONFIGS / "sim_light_randomization.yaml"
 SIZE = (64, 64)
 VISUAL_FIELDS = {
     "light_direction_jitter",
@@ -218,7 +219,7 @@ def test_bad_visual_settings_are_rejected(values, match):
 
 def test_the_profiles_load_and_differ_from_sim_yaml_only_in_visual_settings():
     nominal = SimConfig.from_yaml(CONFIGS / "sim.yaml")
-    for path in (TRAINING, SHIFT):
+    for path in (TRAINING, SHIFT, LIGHT):
         profile = SimConfig.from_yaml(path)
         assert profile.episode_seconds == nominal.episode_seconds
         changed = {
@@ -244,3 +245,11 @@ def test_the_shift_holds_out_a_table_colour_and_keeps_the_episodes():
             a["observation.environment_state"], b["observation.environment_state"]
         )
         assert not np.array_equal(a["observation.images.front"], b["observation.images.front"])
+
+
+def test_the_light_profile_varies_only_the_light():
+    nominal = SimConfig.from_yaml(CONFIGS / "sim.yaml").randomization
+    light = SimConfig.from_yaml(LIGHT).randomization
+    changed = {name for name in vars(nominal) if getattr(light, name) != getattr(nominal, name)}
+    assert changed == {"light_direction_jitter", "light_color_jitter"}
+    assert light.table_rgb is None and light.table_color_jitter == 0.0

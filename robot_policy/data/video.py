@@ -111,9 +111,18 @@ class EpisodeVideoEncoder:
         return self.path
 
     def abort(self) -> None:
+        """Drop the episode's file. The encoder is drained first, its packets thrown away:
+        SVT-AV1 closed mid-stream prints "deinit called without sending EOS" to stderr, which
+        a user reads as a failure, once per discarded episode."""
         try:
-            self._container.close()
+            if not self._finished:
+                try:
+                    for _ in self._stream.encode():
+                        pass
+                finally:
+                    self._container.close()
         finally:
+            self._finished = True
             self.path.unlink(missing_ok=True)
 
 
