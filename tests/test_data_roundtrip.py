@@ -20,7 +20,7 @@ from robot_policy.threads import REALTIME, scheduling, thread_ids
 LENGTHS = [12, 7, 15]
 NUMERIC = ("observation.state", "observation.environment_state", "action")
 BOOKKEEPING = ("timestamp", "frame_index", "episode_index", "index", "task_index")
-STATS = ("min", "max", "mean", "std", "count")
+STATS = ("min", "max", "mean", "std", "count", "q01", "q10", "q50", "q90", "q99")  # LeRobot 0.6
 
 
 @pytest.fixture(scope="module", params=["libsvtav1", "libx264"])
@@ -97,10 +97,10 @@ def test_info_json_and_parquet_schemas_match_features(dataset):
         "video.width": WIDTH,
         "video.codec": {"libsvtav1": "av1", "libx264": "h264"}[codec],
         "video.pix_fmt": "yuv420p",
-        "video.is_depth_map": False,
         "video.fps": FPS,
         "video.channels": 3,
         "has_audio": False,
+        "is_depth_map": False,  # LeRobot 0.6's key (0.4 wrote video.is_depth_map)
     }
     for key in BOOKKEEPING:
         assert info["features"][key]["shape"] == [1]
@@ -173,6 +173,32 @@ def test_append_across_writer_sessions(tmp_path):
     assert np.abs(ds.episode(2)[CAMERA].astype(int) - appended).mean() < 8
     all_states = ds.column("observation.state").astype(np.float64)
     np.testing.assert_allclose(ds.stats["observation.state"]["std"], all_states.std(0), rtol=1e-9)
+
+
+@pytest.mark.parametrize("layout", ["foreign column", "written before quantiles"])
+def test_appending_keeps_the_episode_tables_layout(tmp_path, layout):
+    """A table LeRobot wrote carries columns we do not know (`collect --out` into it failed on a
+    schema mismatch); one we wrote before quantiles existed has none. Appending keeps each
+    file's columns, so every row of a file has the same ones, as LeRobot's loader needs."""
+    write(tmp_path, [5])
+    path = tmp_path / "meta/episodes/chunk-000/file-000.parquet"
+    table = pq.read_table(path)
+    if layout == "foreign column":
+        table = table.append_column("meta/extra", pa.array([[1.5, 2.5]]))
+    else:
+        table = table.drop_columns([n for n in table.column_names if n.split("/")[-1][0] == "q"])
+    pq.write_table(table, path)
+    with DatasetWriter(tmp_path, fps=FPS, features=FEATURES) as w:
+        for t in range(3):
+            w.add_frame(frame(1, t), task=task_of(1))
+        w.save_episode()
+    after = pq.read_table(path)
+    assert after.column_names == table.column_names and after.num_rows == 2
+    if layout == "foreign column":
+        assert after.column("meta/extra").to_pylist() == [[1.5, 2.5], None]
+    ds = LeRobotDataset(tmp_path)
+    assert ds.num_episodes == 2 and ds.num_frames == 8
+    np.testing.assert_array_equal(ds.episode(1)["action"][2], frame(1, 2)["action"])
 
 
 def test_files_roll_over_at_the_size_limit(tmp_path):

@@ -50,3 +50,47 @@ def test_json_round_trip_keeps_values():
     back = stats.from_json(stats.to_json(original))
     for name, value in original["a"].items():
         np.testing.assert_array_equal(back["a"][name], value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 30), min_size=1, max_size=5),
+    dim=st.integers(1, 3),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_quantiles_are_exact_per_episode_and_combine_to_lerobots_envelope(sizes, dim, seed):
+    rng = np.random.default_rng(seed)
+    parts = [rng.normal(size=(n, dim)) for n in sizes]
+    per_part = [stats.numeric_stats(p) for p in parts]
+    for part, got in zip(parts, per_part, strict=True):
+        for name, q in zip(stats.QUANTILE_NAMES, stats.QUANTILES, strict=True):
+            np.testing.assert_allclose(got[name], np.quantile(part, q / 100, axis=0))
+    combined = stats.combine(per_part)
+    for name, q in zip(stats.QUANTILE_NAMES, stats.QUANTILES, strict=True):
+        values = np.stack([p[name] for p in per_part])
+        envelope = values.min(0) if q <= 50 else values.max(0)
+        np.testing.assert_array_equal(combined[name], envelope)
+
+
+def test_image_quantiles_are_exact_over_every_pixel():
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 256, size=(3, 5, 7, 3), dtype=np.uint8)
+    frames[..., 0] //= 4  # channels with different distributions
+    acc = stats.ImageStatsAccumulator()
+    for f in frames:
+        acc.add(f)
+    result = acc.result()
+    pixels = frames.reshape(-1, 3)
+    for name, q in zip(stats.QUANTILE_NAMES, stats.QUANTILES, strict=True):
+        want = np.quantile(pixels, q / 100, axis=0, method="inverted_cdf") / 255.0
+        assert result[name].shape == (3, 1, 1)
+        np.testing.assert_allclose(result[name].ravel(), want)
+    np.testing.assert_allclose(result["min"].ravel(), pixels.min(0) / 255.0)
+
+
+def test_stats_written_before_quantiles_combine_without_them():
+    old = {k: v for k, v in stats.numeric_stats(np.arange(6.0)).items() if k[0] != "q"}
+    new = stats.numeric_stats(np.arange(4.0))
+    combined = stats.combine([old, new])
+    assert set(combined) == set(stats.BASIC_STAT_NAMES)
+    assert set(stats.combine([new, new])) == set(stats.STAT_NAMES)

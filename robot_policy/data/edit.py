@@ -183,8 +183,8 @@ def recompute_stats(root: str | Path, *, batch: int = 64) -> dict[str, Any]:
 
     Cameras are decoded in full (stats of the pixels as stored, not of a sample), so this is
     the slow edit. It repairs a missing or corrupt stats.json or episode stats, and replaces
-    stats another tool computed differently (LeRobot samples frames and adds quantiles; here
-    min/max/mean/std/count are exact and quantiles are dropped, not left stale).
+    stats another tool computed differently (LeRobot samples frames; here every stat, the
+    quantiles LeRobot's QUANTILES normalization reads included, is exact per episode).
     """
     root = Path(root)
     lock = DatasetLock(root)

@@ -5,8 +5,14 @@ features have per-dimension arrays of shape (D,); cameras have per-channel array
 (3, 1, 1) over pixel values scaled to [0, 1], which broadcast against (C, H, W) images the way
 LeRobot's normalizers expect. Combining episodes uses count-weighted means and pooled variance,
 so the dataset stats equal those of all frames at once (to float64 rounding), not an estimate.
-LeRobot also stores approximate quantiles (q01..q99); they cannot be combined exactly from
-per-episode summaries and are left out.
+
+Quantiles q01, q10, q50, q90, q99, as LeRobot 0.6 writes them (its QUANTILES normalization
+reads them, and its tools expect every episode row to carry them): per episode they are exact
+(numeric columns by linear interpolation; camera channels from a 256-bin histogram of every
+pixel, where LeRobot histograms a sample of frames). Quantiles of a union cannot be recovered
+from quantiles of its parts, so combining keeps LeRobot's conservative envelope: the smallest
+part's value for q <= 50, the largest for q > 50. Stats written before quantiles existed
+combine without them.
 """
 
 from __future__ import annotations
@@ -17,59 +23,73 @@ import numpy as np
 
 Stats = dict[str, np.ndarray]
 
+QUANTILES = (1, 10, 50, 90, 99)  # percent, LeRobot's DEFAULT_QUANTILES
+QUANTILE_NAMES = tuple(f"q{q:02d}" for q in QUANTILES)
+BASIC_STAT_NAMES = ("min", "max", "mean", "std", "count")
+STAT_NAMES = (*BASIC_STAT_NAMES, *QUANTILE_NAMES)  # LeRobot's column order
+_CHANNEL_BINS = np.array([0, 256, 512], dtype=np.int64)
+
 
 def numeric_stats(values: np.ndarray) -> Stats:
     """Stats of a (T,) or (T, D) column; (T,) columns give (1,)-shaped stats like LeRobot."""
     data = np.asarray(values, dtype=np.float64)
     if data.ndim == 1:
         data = data[:, None]
-    return {
+    stats = {
         "min": data.min(axis=0),
         "max": data.max(axis=0),
         "mean": data.mean(axis=0),
         "std": data.std(axis=0),
         "count": np.array([data.shape[0]], dtype=np.int64),
     }
+    levels = np.quantile(data, np.array(QUANTILES) / 100.0, axis=0)
+    return stats | dict(zip(QUANTILE_NAMES, levels, strict=True))
 
 
 class ImageStatsAccumulator:
     """Per-channel stats of uint8 H x W x 3 frames, one frame at a time.
 
-    Frames of a long episode are streamed to the video encoder, never kept, so their stats are
-    accumulated as they arrive (sum and sum of squares in float64: exact for 8-bit data).
+    Frames of a long episode are streamed to the video encoder, never kept, so they are
+    counted as they arrive into one 256-bin histogram per channel: every stat, the quantiles
+    included, follows from it exactly (8-bit data).
     """
 
     def __init__(self) -> None:
         self.frames = 0
-        self.pixels = 0
-        self.total = np.zeros(3, dtype=np.float64)
-        self.total_sq = np.zeros(3, dtype=np.float64)
-        self.low = np.full(3, 255, dtype=np.int64)
-        self.high = np.zeros(3, dtype=np.int64)
+        self.histogram = np.zeros((3, 256), dtype=np.int64)  # pixel values per channel
 
     def add(self, image: np.ndarray) -> None:
-        flat = image.reshape(-1, 3)
-        wide = flat.astype(np.int64)
-        self.total += wide.sum(axis=0)
-        self.total_sq += (wide * wide).sum(axis=0)
-        self.low = np.minimum(self.low, flat.min(axis=0))
-        self.high = np.maximum(self.high, flat.max(axis=0))
-        self.pixels += flat.shape[0]
+        # One bincount for the three channels: channel c's values land in bins 256c..256c+255.
+        binned = np.bincount((image.reshape(-1, 3) + _CHANNEL_BINS).ravel(), minlength=3 * 256)
+        self.histogram += binned.reshape(3, 256)
         self.frames += 1
 
     def result(self) -> Stats:
         if self.frames == 0:
             raise ValueError("no frames were added")
-        mean = self.total / self.pixels
-        var = np.maximum(self.total_sq / self.pixels - mean * mean, 0.0)
+        hist = self.histogram.astype(np.float64)
+        pixels = hist[0].sum()
+        levels = np.arange(256, dtype=np.float64)
+        mean = hist @ levels / pixels
+        var = np.maximum(hist @ (levels * levels) / pixels - mean * mean, 0.0)
+        seen = self.histogram > 0
+        low = seen.argmax(axis=1)
+        high = 255 - seen[:, ::-1].argmax(axis=1)
         as_chw = (3, 1, 1)
-        return {
-            "min": (self.low / 255.0).reshape(as_chw),
-            "max": (self.high / 255.0).reshape(as_chw),
+        stats = {
+            "min": (low / 255.0).reshape(as_chw),
+            "max": (high / 255.0).reshape(as_chw),
             "mean": (mean / 255.0).reshape(as_chw),
             "std": (np.sqrt(var) / 255.0).reshape(as_chw),
             "count": np.array([self.frames], dtype=np.int64),
         }
+        cumulative = np.cumsum(self.histogram, axis=1)
+        for name, q in zip(QUANTILE_NAMES, QUANTILES, strict=True):
+            # The smallest pixel value with at least q% of the pixels at or below it.
+            rank = np.ceil(q / 100.0 * pixels)
+            value = np.array([np.searchsorted(row, rank) for row in cumulative])
+            stats[name] = (value / 255.0).reshape(as_chw)
+        return stats
 
 
 def combine(parts: list[Stats]) -> Stats:
@@ -83,13 +103,18 @@ def combine(parts: list[Stats]) -> Stats:
     variances = np.stack([p["std"] for p in parts]) ** 2
     mean = (weights * means).sum(axis=0)
     var = (weights * (variances + (means - mean) ** 2)).sum(axis=0)
-    return {
+    combined = {
         "min": np.min(np.stack([p["min"] for p in parts]), axis=0),
         "max": np.max(np.stack([p["max"] for p in parts]), axis=0),
         "mean": mean,
         "std": np.sqrt(var),
         "count": np.array([int(total)], dtype=np.int64),
     }
+    for name, q in zip(QUANTILE_NAMES, QUANTILES, strict=True):
+        if all(name in p for p in parts):
+            envelope = np.min if q <= 50 else np.max
+            combined[name] = envelope(np.stack([p[name] for p in parts]), axis=0)
+    return combined
 
 
 def combine_datasets(parts: list[dict[str, Stats]]) -> dict[str, Stats]:

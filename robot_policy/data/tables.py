@@ -25,7 +25,7 @@ from .layout import (
     chunk_file_path,
     is_camera,
 )
-from .stats import Stats
+from .stats import BASIC_STAT_NAMES, QUANTILE_NAMES, STAT_NAMES, Stats
 
 
 def _value_type(dtype: str) -> pa.DataType:
@@ -160,7 +160,6 @@ EPISODE_COLUMNS = (
     "dataset_to_index",
 )
 VIDEO_COLUMNS = ("chunk_index", "file_index", "from_timestamp", "to_timestamp")
-STAT_NAMES = ("min", "max", "mean", "std", "count")
 
 
 def episodes_schema(features: dict[str, dict[str, Any]]) -> pa.Schema:
@@ -209,9 +208,24 @@ def episodes_table(
         full = dict(row)
         for key, ft_stats in ep_stats.items():
             for name in STAT_NAMES:
-                full[f"stats/{key}/{name}"] = ft_stats[name].tolist()
+                value = ft_stats.get(name)  # quantiles carried over from older stats: none
+                full[f"stats/{key}/{name}"] = None if value is None else value.tolist()
         full_rows.append(full)
     return pa.Table.from_pylist(full_rows, schema=episodes_schema(features))
+
+
+def append_episode_rows(base: pa.Table, rows: pa.Table) -> pa.Table:
+    """`base` then `rows`, in `base`'s layout: an episode table another tool wrote (LeRobot's,
+    with columns this version does not know) keeps every column it has, our rows leave the
+    unknown ones empty, and columns only our rows have are left out of that file, so every row
+    of one file has the same columns, as LeRobot's loader requires."""
+    columns = [
+        rows.column(field.name).cast(field.type)
+        if field.name in rows.column_names
+        else pa.nulls(rows.num_rows, field.type)
+        for field in base.schema
+    ]
+    return pa.concat_tables([base, pa.Table.from_arrays(columns, schema=base.schema)])
 
 
 def episode_files(root: Path) -> list[Path]:
@@ -261,27 +275,32 @@ def read_episode_stats(paths: list[Path], keys: list[str]) -> dict[int, dict[str
 
     Camera stats cost a full decode to recompute, so edits that only move episodes carry them
     over from here; a table without them is reported (`dataset recompute-stats` rebuilds them).
+    Quantiles are optional (tables written before they existed have none): absent or empty
+    ones are left out of that episode's stats.
     """
-    wanted = [f"stats/{key}/{name}" for key in keys for name in STAT_NAMES]
+    required = [f"stats/{key}/{name}" for key in keys for name in BASIC_STAT_NAMES]
+    optional = [f"stats/{key}/{name}" for key in keys for name in QUANTILE_NAMES]
     out: dict[int, dict[str, Stats]] = {}
     for path in paths:
         table = read_parquet(path)
-        missing = [c for c in ["episode_index", *wanted] if c not in table.column_names]
+        missing = [c for c in ["episode_index", *required] if c not in table.column_names]
         if missing:
             raise DatasetFormatError(
                 f"corrupt dataset file {path}: missing columns {missing} "
                 "(`robot-policy dataset recompute-stats` rebuilds them)"
             )
-        for row in table.select(["episode_index", *wanted]).to_pylist():
-            if any(row[column] is None for column in wanted):
+        present = [c for c in optional if c in table.column_names]
+        for row in table.select(["episode_index", *required, *present]).to_pylist():
+            if any(row[column] is None for column in required):
                 raise DatasetFormatError(
                     f"corrupt dataset file {path}: episode {row['episode_index']} has empty stats "
                     "(`robot-policy dataset recompute-stats` rebuilds them)"
                 )
             out[row["episode_index"]] = {
                 key: {
-                    name: np.asarray(row[f"stats/{key}/{name}"], dtype=_STAT_DTYPES[name])
+                    name: np.asarray(row[column], dtype=_STAT_DTYPES[name])
                     for name in STAT_NAMES
+                    if row.get(column := f"stats/{key}/{name}") is not None
                 }
                 for key in keys
             }

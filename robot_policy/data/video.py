@@ -236,7 +236,9 @@ class SegmentMuxer:
 
 
 def probe_video_info(path: Path) -> dict[str, Any]:
-    """The `info` block LeRobot v3.0 stores for a video feature in info.json."""
+    """The `info` block LeRobot stores for a video feature in info.json, with 0.6's key names
+    (`is_depth_map`, no longer `video.is_depth_map`: `lerobot-edit-dataset merge` refuses
+    features whose info differs)."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         channels = 3 if stream.pix_fmt.startswith(("yuv", "rgb", "bgr", "gbr")) else 1
@@ -245,10 +247,10 @@ def probe_video_info(path: Path) -> dict[str, Any]:
             "video.width": stream.width,
             "video.codec": stream.codec_context.codec.canonical_name,
             "video.pix_fmt": stream.pix_fmt,
-            "video.is_depth_map": False,
             "video.fps": int(stream.base_rate),
             "video.channels": channels,
             "has_audio": bool(container.streams.audio),
+            "is_depth_map": False,
         }
 
 

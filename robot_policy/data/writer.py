@@ -49,6 +49,7 @@ from .layout import (
     write_json,
 )
 from .tables import (
+    append_episode_rows,
     episode_table,
     frame_table,
     read_last_episode,
@@ -332,7 +333,7 @@ class DatasetWriter(InfoView):
                 base = read_parquet(current)
         where = {"meta/episodes/chunk_index": chunk, "meta/episodes/file_index": file}
         table = episode_table(info["features"], {**row, **where}, ep_stats)
-        merged = pa.concat_tables([base.cast(table.schema), table]) if base is not None else table
+        merged = table if base is None else append_episode_rows(base, table)
         write_parquet(merged, txn.path(chunk_file_path(EPISODES_PATH, chunk, file)))
         return where
 
