@@ -296,12 +296,13 @@ def read_episode_stats(paths: list[Path], keys: list[str]) -> dict[int, dict[str
                     f"corrupt dataset file {path}: episode {row['episode_index']} has empty stats "
                     "(`robot-policy dataset recompute-stats` rebuilds them)"
                 )
-            out[row["episode_index"]] = {
-                key: {
-                    name: np.asarray(row[column], dtype=_STAT_DTYPES[name])
-                    for name in STAT_NAMES
-                    if row.get(column := f"stats/{key}/{name}") is not None
+            episode: dict[str, Stats] = {}
+            for key in keys:
+                values = {name: row.get(f"stats/{key}/{name}") for name in STAT_NAMES}
+                episode[key] = {
+                    name: np.asarray(value, dtype=_STAT_DTYPES[name])
+                    for name, value in values.items()
+                    if value is not None
                 }
-                for key in keys
-            }
+            out[row["episode_index"]] = episode
     return out
