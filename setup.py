@@ -84,6 +84,8 @@ setup(
         "ros": ROS_WHEELS,
         # datasets + pandas: the LeRobot-compatibility test loads datasets the way LeRobot does.
         "dev": ["pytest>=8.0", "hypothesis>=6.100", "ruff>=0.5", "datasets>=3.0"],
+        # Rerun: `dataset viz --viewer rerun` (its URDF tree and .rrd reader arrived in 0.41).
+        "viz": ["rerun-sdk>=0.41"],
     },
     tests_require=["pytest"],
     zip_safe=False,

@@ -1,4 +1,4 @@
-"""Our datasets against what LeRobot's v3.0 reader requires (lerobot cannot be installed here).
+"""Our datasets against what LeRobot's v3.0 reader requires, without LeRobot installed.
 
 The requirements were read from huggingface/lerobot at commit 7427f31 (src/lerobot/datasets/:
 utils.py `DatasetInfo`, io_utils.py `load_info`/`load_tasks`/`load_episodes`/`load_stats`/
@@ -7,7 +7,8 @@ compute_stats.py `_assert_type_and_shape`/`aggregate_feature_stats`, video_utils
 `decode_video_frames_pyav`, lerobot/utils/constants.py `DEFAULT_FEATURES`). Each check below
 does what that code does, with the same libraries (`datasets`, pandas, PyAV), on datasets made
 by each of our writing paths: the recorder, the edit tools (merge + delete-episodes) and
-recompute-stats.
+recompute-stats. `make test-lerobot` (compat/lerobot) runs the same round trips with the real
+lerobot 0.6.1, in its own environment.
 """
 
 from __future__ import annotations
@@ -184,6 +185,9 @@ def test_stats_pass_lerobots_shape_checks_and_aggregate_from_episodes(root):
         np.testing.assert_allclose(ft_stats["mean"], mean, rtol=1e-9, atol=1e-12, err_msg=key)
         np.testing.assert_allclose(ft_stats["std"], np.sqrt(var), rtol=1e-7, atol=1e-9)
         assert ft_stats["count"] == [int(counts.sum(0).ravel()[0])]
+        for name in ("q01", "q10", "q50", "q90", "q99"):  # 0.6.1: count-weighted
+            quantile = (np.array(rows[f"stats/{key}/{name}"]) * counts).sum(0) / counts.sum(0)
+            np.testing.assert_allclose(ft_stats[name], quantile, rtol=1e-9, atol=1e-12)
 
 
 def decode_like_lerobot(path: Path, timestamps: list[float]) -> np.ndarray:

@@ -85,7 +85,7 @@ def test_info_json_and_parquet_schemas_match_features(dataset):
     assert (info["total_episodes"], info["total_frames"]) == (3, sum(LENGTHS))
     assert info["splits"] == {"train": "0:3"}
     assert info["chunks_size"] == 1000
-    assert (info["data_files_size_in_mb"], info["video_files_size_in_mb"]) == (100, 500)
+    assert (info["data_files_size_in_mb"], info["video_files_size_in_mb"]) == (100, 200)
     assert info["data_path"] == "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
     assert info["video_path"] == (
         "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"

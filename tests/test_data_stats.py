@@ -58,7 +58,7 @@ def test_json_round_trip_keeps_values():
     dim=st.integers(1, 3),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_quantiles_are_exact_per_episode_and_combine_to_lerobots_envelope(sizes, dim, seed):
+def test_quantiles_are_exact_per_episode_and_combine_as_lerobot_061_does(sizes, dim, seed):
     rng = np.random.default_rng(seed)
     parts = [rng.normal(size=(n, dim)) for n in sizes]
     per_part = [stats.numeric_stats(p) for p in parts]
@@ -66,10 +66,10 @@ def test_quantiles_are_exact_per_episode_and_combine_to_lerobots_envelope(sizes,
         for name, q in zip(stats.QUANTILE_NAMES, stats.QUANTILES, strict=True):
             np.testing.assert_allclose(got[name], np.quantile(part, q / 100, axis=0))
     combined = stats.combine(per_part)
-    for name, q in zip(stats.QUANTILE_NAMES, stats.QUANTILES, strict=True):
+    counts = np.array(sizes, dtype=np.float64)[:, None]
+    for name in stats.QUANTILE_NAMES:
         values = np.stack([p[name] for p in per_part])
-        envelope = values.min(0) if q <= 50 else values.max(0)
-        np.testing.assert_array_equal(combined[name], envelope)
+        np.testing.assert_allclose(combined[name], (values * counts).sum(0) / counts.sum())
 
 
 def test_image_quantiles_are_exact_over_every_pixel():

@@ -19,11 +19,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     new_out = "new dataset folder (must not exist; appears only when complete)"
     p = action("info", _cmd_dataset_info, "summarise a dataset (metadata only)")
     p.add_argument("dir", type=Path)
-    p = action("viz", _cmd_dataset_viz, "PNG plots of an episode: joints vs actions, cameras")
+    p = action(
+        "viz", _cmd_dataset_viz, "an episode as PNG plots, or in Rerun (robot model, cameras)"
+    )
     p.add_argument("dir", type=Path)
     p.add_argument("--episode", type=int, default=0)
+    p.add_argument(
+        "--viewer",
+        choices=("png", "rerun"),
+        default="png",
+        help="png: plots into --out; rerun: the episode in Rerun (robot_policy[viz]), saved "
+        "to --save or shown in a viewer spawned here",
+    )
     p.add_argument("--out", type=Path, default=None, help="folder for the PNGs (default DIR-viz)")
-    p.add_argument("--frames", type=int, default=8, help="camera frames shown per camera")
+    p.add_argument("--frames", type=int, default=8, help="png: camera frames shown per camera")
+    p.add_argument(
+        "--save", type=Path, default=None, metavar="OUT.rrd", help="rerun: write a recording"
+    )
     p = action("merge", _cmd_dataset_merge, "concatenate datasets with the same features")
     p.add_argument("dirs", type=Path, nargs="+", metavar="DIR")
     p.add_argument("--out", type=Path, required=True, help=new_out)
@@ -76,6 +88,15 @@ def _cmd_dataset_info(args: argparse.Namespace) -> int:
 def _cmd_dataset_viz(args: argparse.Namespace) -> int:
     from robot_policy.data.viz import plot_episode
 
+    if args.viewer == "rerun":
+        from robot_policy.data.rerun_viz import log_episode
+
+        result = log_episode(args.dir, args.episode, save=args.save, spawn=args.save is None)
+        where = f"wrote {result['rrd']} (open it with: rerun {result['rrd']})"
+        emit(result, args.json, lambda r: where if r["rrd"] else "sent to the Rerun viewer")
+        return 0
+    if args.save is not None:
+        raise ValueError("--save is for --viewer rerun; PNGs go to --out")
     out = args.out or Path(f"{args.dir.name}-viz")
     result = plot_episode(args.dir, args.episode, out, frames=args.frames)
     emit(result, args.json, lambda r: "\n".join(["wrote:", *r["plots"]]))

@@ -80,6 +80,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="--ros: graph parameter file (default config/sim_graph.yaml)",
     )
     p.add_argument(
+        "--backend",
+        choices=("robot_policy", "lerobot"),
+        default="robot_policy",
+        help="--ros: lerobot = CHECKPOINT is a LeRobot pretrained_model folder, run by "
+        "policy_node in LeRobot's own Python (make lerobot-env)",
+    )
+    p.add_argument(
         "--save-video",
         type=Path,
         default=None,
@@ -115,6 +122,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.ros:
         return _eval_ros(args)
+    if args.backend != "robot_policy":
+        raise ValueError("--backend lerobot runs the policy through the graph: add --ros")
     import torch
 
     from robot_policy.eval.evaluate import evaluate
@@ -174,6 +183,7 @@ def _eval_ros(args: argparse.Namespace) -> int:
         graph_path=args.graph or DEFAULT_GRAPH,
         sim_config=args.sim_config,
         progress=not args.json,
+        backend=args.backend,
     )
     emit(
         result.as_dict(),

@@ -15,7 +15,7 @@ CODEBASE_VERSION = "v3.0"
 # LeRobot's defaults: at most 1000 files per chunk folder; files roll over past these sizes.
 DEFAULT_CHUNKS_SIZE = 1000
 DEFAULT_DATA_FILE_SIZE_IN_MB = 100
-DEFAULT_VIDEO_FILE_SIZE_IN_MB = 500
+DEFAULT_VIDEO_FILE_SIZE_IN_MB = 200
 
 INFO_PATH = "meta/info.json"
 STATS_PATH = "meta/stats.json"

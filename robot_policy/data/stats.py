@@ -10,9 +10,11 @@ Quantiles q01, q10, q50, q90, q99, as LeRobot 0.6 writes them (its QUANTILES nor
 reads them, and its tools expect every episode row to carry them): per episode they are exact
 (numeric columns by linear interpolation; camera channels from a 256-bin histogram of every
 pixel, where LeRobot histograms a sample of frames). Quantiles of a union cannot be recovered
-from quantiles of its parts, so combining keeps LeRobot's conservative envelope: the smallest
-part's value for q <= 50, the largest for q > 50. Stats written before quantiles existed
-combine without them.
+from quantiles of its parts; combining does what the released LeRobot 0.6.1's
+`aggregate_feature_stats` does, a count-weighted mean of the parts' quantiles, so a dataset's
+stats.json is the one LeRobot computes from the same episode rows (LeRobot's main branch has
+since moved to a min/max envelope; `make test-lerobot` pins what is tested). Stats written
+before quantiles existed combine without them.
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ class ImageStatsAccumulator:
 
 
 def combine(parts: list[Stats]) -> Stats:
-    """Stats of the union of the frames the parts describe (pooled; exact)."""
+    """Stats of the union of the frames the parts describe (pooled and exact but the quantiles)."""
     if not parts:
         raise ValueError("nothing to combine")
     counts = np.array([int(p["count"][0]) for p in parts], dtype=np.float64)
@@ -110,10 +112,9 @@ def combine(parts: list[Stats]) -> Stats:
         "std": np.sqrt(var),
         "count": np.array([int(total)], dtype=np.int64),
     }
-    for name, q in zip(QUANTILE_NAMES, QUANTILES, strict=True):
+    for name in QUANTILE_NAMES:
         if all(name in p for p in parts):
-            envelope = np.min if q <= 50 else np.max
-            combined[name] = envelope(np.stack([p[name] for p in parts]), axis=0)
+            combined[name] = (weights * np.stack([p[name] for p in parts])).sum(axis=0)
     return combined
 
 

@@ -40,14 +40,14 @@ def plot_episode(
     written = []
     paired = STATE in values and ACTION in values and values[STATE].shape == values[ACTION].shape
     if paired:
-        names = _names(ds, STATE)
+        names = dimension_names(ds, STATE)
         path = out / f"{prefix}_state_action.png"
         written.append(_plot_series(path, t, {STATE: values[STATE], ACTION: values[ACTION]}, names))
     for key in numeric:
         if paired and key in (STATE, ACTION):
             continue
         path = out / f"{prefix}_{key}.png"
-        written.append(_plot_series(path, t, {key: values[key]}, _names(ds, key)))
+        written.append(_plot_series(path, t, {key: values[key]}, dimension_names(ds, key)))
     for key in ds.camera_keys:
         picks = np.unique(np.linspace(start, end - 1, min(frames, end - start)).round().astype(int))
         images = ds.frames(key, picks)
@@ -62,7 +62,8 @@ def plot_episode(
     }
 
 
-def _names(ds: LeRobotDataset, key: str) -> list[str]:
+def dimension_names(ds: LeRobotDataset, key: str) -> list[str]:
+    """A numeric feature's per-dimension names (its `names`, else `key[i]`)."""
     names = ds.features[key].get("names")
     size = ds.features[key]["shape"][0]
     return (

@@ -9,7 +9,7 @@ intact and the dataset valid.
 
 Parquet and mp4 files are immutable once written, so appending rewrites the current chunk file:
 a save costs O(current file size), bounded by `data_files_size_in_mb` / `video_files_size_in_mb`
-(LeRobot's 100 MB / 500 MB by default) after which a new file is started.
+(LeRobot 0.6's 100 MB / 200 MB by default) after which a new file is started.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from launch import LaunchDescription
 ARGUMENTS: dict[str, tuple[str | None, str]] = {
     "task": ("push", "reach, push, lift"),
     "checkpoint": ("", "checkpoint folder; '' = the shipped push_flow policy"),
+    "backend": ("robot_policy", "robot_policy|lerobot (checkpoint: a LeRobot policy folder)"),
     "output": ("joint_trajectory", "joint_trajectory|commands"),
     "root": (None, "dataset folder (created or appended to)"),
     "device": ("gamepad", "keyboard|gamepad|spacemouse|scripted"),

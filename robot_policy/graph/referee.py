@@ -36,8 +36,7 @@ from robot_policy.eval.success import success_fields
 from robot_policy.features import IMAGE_PREFIX
 from robot_policy.graph.runner import DEFAULT_GRAPH, Graph, effective_parameters
 from robot_policy.nodes.common import STATE_QOS
-from robot_policy.policies.checkpoint import read_checkpoint_config
-from robot_policy.pretrained import pretrained_path
+from robot_policy.runtime.lerobot_worker import policy_spec
 from robot_policy.runtime.stall_witness import Stall, StallWitness, overlaps
 from robot_policy.runtime.strategies import check_ros
 from robot_policy.sim import SimConfig
@@ -200,16 +199,17 @@ def graph_overrides(
     strategy: str,
     inference_steps: int,
     sim_config: str | Path | None,
+    backend: str = "robot_policy",
 ) -> dict[str, dict[str, Any]]:
     """Node parameters for one evaluation, on top of the graph file's. A strategy the graph
     cannot run is refused here, before any node starts (`runtime.strategies`)."""
     chosen = check_ros(strategy)
     overrides: dict[str, dict[str, Any]] = {
         "sim_node": {"task": task, "seed": seed},
-        "policy_node": {"inference_steps": inference_steps},
+        "policy_node": {"inference_steps": inference_steps, "backend": backend},
         "control_node": {"scheduler.strategy": chosen.stitching},
     }
-    policy_cfg, _ = read_checkpoint_config(checkpoint or pretrained_path())
+    policy_cfg = policy_spec(checkpoint, backend)
     if policy_cfg.camera_keys:  # an image policy: sim_node renders what it was trained on
         overrides["sim_node"]["cameras"] = [
             k.removeprefix(IMAGE_PREFIX) for k in policy_cfg.camera_keys
@@ -278,12 +278,15 @@ def evaluate_ros(
     sim_config: str | Path | None = None,
     progress: bool = True,
     log_path: str | Path | None = None,
+    backend: str = "robot_policy",
 ) -> RosEvalResult:
     """Run `episodes` episodes through the ROS graph; node output goes to `log_path` (a temp
-    file by default, named in any error)."""
+    file by default, named in any error). `backend` lerobot: `checkpoint` is a LeRobot policy."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    overrides = graph_overrides(task, seed, checkpoint, strategy, inference_steps, sim_config)
+    overrides = graph_overrides(
+        task, seed, checkpoint, strategy, inference_steps, sim_config, backend
+    )
     limit = (SimConfig.from_yaml(sim_config) if sim_config else SimConfig()).episode_seconds[task]
     outcomes: list[float | None] = []
     with running_graph(overrides, graph_path, log_path) as (graph, referee, log):

@@ -90,7 +90,23 @@ class PolicyNodeParameters(InferenceSettings):
     `bench` use) plus the wiring."""
 
     robot: str = robot_setting()
-    checkpoint: str = setting("", "checkpoint folder; '' = the shipped push_flow policy")
+    checkpoint: str = setting(
+        "", "checkpoint folder (backend lerobot: a pretrained_model folder); '' = shipped push_flow"
+    )
+    backend: str = setting(
+        "robot_policy",
+        "robot_policy (our checkpoints) or lerobot (a LeRobot policy, run in LeRobot's own "
+        "Python: make lerobot-env)",
+        choices=("robot_policy", "lerobot"),
+    )
+    lerobot_python: str = setting(
+        "", "backend lerobot: its interpreter; '' = $ROBOT_POLICY_LEROBOT_PYTHON or .venv-lerobot"
+    )
+    fps: int = setting(
+        0,
+        "backend lerobot: the policy's rate; 0 = its training dataset's (train_config.json)",
+        low=0,
+    )
     replan_period: float = setting(
         0.0, "s between inference requests; 0 = n_action_steps / fps", low=0.0
     )

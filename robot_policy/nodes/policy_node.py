@@ -14,7 +14,8 @@ Services   /policy/restart (std_srvs/Trigger): forget the observation history an
            chunk computed from before the call (a new episode, or the arm was moved by hand).
 Every `replan_period` (less the recent inference latency, so the next chunk is there when the
 previous one has run `n_action_steps`) the newest observation history (by timestamp) goes to
-the policy, which runs in its own process (`ProcessInference`) on SCHED_FIFO at
+the policy, which runs in its own process (`ProcessInference`; with `backend: lerobot`, a
+LeRobot policy in LeRobot's own Python, `LeRobotInference`) on SCHED_FIFO at
 `inference_priority` when permitted: the policy's Python no longer shares a GIL with the
 240 Hz joint-state callbacks (in a thread of this node, a chunk that `bench inference` times at
 15 ms took 50-100 ms), and desktop work at normal priority cannot delay it. A thread of this
@@ -41,9 +42,9 @@ from robot_policy.nodes import common
 from robot_policy.nodes.chunk_msgs import chunk_to_msg
 from robot_policy.nodes.images import msg_to_image
 from robot_policy.nodes.parameters import PolicyNodeParameters
-from robot_policy.policies.checkpoint import read_checkpoint_config
 from robot_policy.pretrained import pretrained_path
 from robot_policy.robots import load_robot
+from robot_policy.runtime.lerobot_worker import LeRobotInference, policy_spec
 from robot_policy.runtime.observations import ObservationHistory
 from robot_policy.runtime.process_worker import ProcessInference
 from robot_policy.runtime.worker import InferenceError
@@ -56,11 +57,12 @@ class PolicyNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("policy_node", **kwargs)
         p = common.declare_parameters(self, PolicyNodeParameters)
-        checkpoint = p.checkpoint or str(pretrained_path())
-        cfg, _ = read_checkpoint_config(checkpoint)
         # The one inference set-up (policies.inference), in the child: what `bench` times is
         # what runs here. PolicyNodeParameters is an InferenceSettings.
         self.inference = p.resolved()
+        checkpoint = p.checkpoint or str(pretrained_path())
+        cfg = policy_spec(p.checkpoint, p.backend, p.fps)
+        self.backend = p.backend
         self.robot = load_robot(p.robot)
         self.action_names = self.robot.command_names
         if cfg.action_dim != len(self.action_names):
@@ -82,13 +84,22 @@ class PolicyNode(Node):
         self.history = ObservationHistory(
             (*cfg.state_keys, *cfg.camera_keys), cfg.n_obs_steps, self.dt
         )
-        self.worker = ProcessInference(
-            checkpoint,
-            self.inference,
-            niceness=0,
-            priority=p.inference_priority,
-            latency_floor=p.latency_floor,
-        )
+        if p.backend == "lerobot":
+            self.worker = LeRobotInference(
+                cfg,
+                p.lerobot_python or None,
+                device=self.inference.device,
+                threads=self.inference.threads,
+                priority=p.inference_priority,
+            )
+        else:
+            self.worker = ProcessInference(
+                checkpoint,
+                self.inference,
+                niceness=0,
+                priority=p.inference_priority,
+                latency_floor=p.latency_floor,
+            )
         self.worker.start()  # loads and warms up before any topic is read
         if p.inference_priority and self.worker.not_realtime:
             self.get_logger().warning(f"inference at normal priority: {self.worker.not_realtime}")
@@ -238,7 +249,8 @@ class PolicyNode(Node):
             **cameras,
             **self._counts,
             **self._worker_stats,
-            "precision": self.inference.precision,
+            # A LeRobot policy runs as LeRobot runs it (fp32): our precision settings are ours.
+            "precision": "lerobot" if self.backend == "lerobot" else self.inference.precision,
             "device": self.inference.device,
             "inference_realtime": self.worker.not_realtime is None,
             "last_error": self._last_error,

@@ -25,34 +25,21 @@ class ChildError(RuntimeError):
     """The child's setup or one of its requests failed; the message carries the child's error."""
 
 
-class ChildServer:
-    """The parent's end: `start`, `send`, `ready_reply`, `recv`, `stop`. Nothing here blocks
-    except `start` (until the child is ready), `recv`, `stop` and a `ready_reply` given a
-    timeout."""
+class ChildConnection:
+    """The parent's end of a child's connection: `send`, `ready_reply`, `recv`. How the child
+    starts and stops (`start`, `stop`) is the subclass's."""
 
-    def __init__(self, name: str, setup: Setup, *args: Any) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
-        self._setup = setup
-        self._args = args
         self._conn: Connection | None = None
-        self._process: multiprocessing.process.BaseProcess | None = None
 
     def start(self) -> Any:
-        """Spawn the child; return its `ready` value once its setup finished."""
-        if self._process is not None:
-            raise RuntimeError(f"{self.name} already started")
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(
-            target=_serve, args=(child, self._setup, self._args), name=self.name, daemon=True
-        )
-        self._process.start()
-        child.close()
-        try:
-            return self.recv()
-        except BaseException as exc:
-            self.stop()
-            raise ChildError(f"{self.name} failed to start: {exc}") from exc
+        """Start the child; return its `ready` value once its setup finished."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Ask the child to exit after its current request; end it if it does not."""
+        raise NotImplementedError
 
     def send(self, request: Any) -> None:
         """Queue a request (None is reserved for stopping the child)."""
@@ -74,6 +61,41 @@ class ChildServer:
             raise ChildError(f"{self.name}: {value}")
         return value
 
+    @property
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            raise RuntimeError(f"{self.name} is not started")
+        return self._conn
+
+
+class ChildServer(ChildConnection):
+    """A spawned child of this Python: `start`, `send`, `ready_reply`, `recv`, `stop`. Nothing
+    here blocks except `start` (until the child is ready), `recv`, `stop` and a `ready_reply`
+    given a timeout."""
+
+    def __init__(self, name: str, setup: Setup, *args: Any) -> None:
+        super().__init__(name)
+        self._setup = setup
+        self._args = args
+        self._process: multiprocessing.process.BaseProcess | None = None
+
+    def start(self) -> Any:
+        """Spawn the child; return its `ready` value once its setup finished."""
+        if self._process is not None:
+            raise RuntimeError(f"{self.name} already started")
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=serve, args=(child, self._setup, self._args), name=self.name, daemon=True
+        )
+        self._process.start()
+        child.close()
+        try:
+            return self.recv()
+        except BaseException as exc:
+            self.stop()
+            raise ChildError(f"{self.name} failed to start: {exc}") from exc
+
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the child to exit after its current request; terminate it if it does not."""
         process, conn = self._process, self._conn
@@ -90,12 +112,6 @@ class ChildServer:
             process.join()
         conn.close()
 
-    @property
-    def _connection(self) -> Connection:
-        if self._conn is None:
-            raise RuntimeError(f"{self.name} is not started")
-        return self._conn
-
 
 def yield_to_the_loop(niceness: int = 0) -> None:
     """For a child's setup: never preempt the control loop when woken, and lose the core to it.
@@ -111,7 +127,11 @@ def yield_to_the_loop(niceness: int = 0) -> None:
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 
-def _serve(conn: Connection, setup: Setup, args: tuple[Any, ...]) -> None:
+def serve(conn: Connection, setup: Setup, args: tuple[Any, ...]) -> None:
+    """The child's side: set up, send ready (or why not), answer requests until None comes.
+
+    Also the loop of `lerobot_server.py`, which loads this file by path in LeRobot's own
+    interpreter: keep this module free of anything but the standard library."""
     try:
         ready, handle = setup(*args)
     except Exception as exc:

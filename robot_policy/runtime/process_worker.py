@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from robot_policy.policies.inference import InferenceSettings, prepare_policy
-from robot_policy.runtime.child import ChildError, ChildServer, yield_to_the_loop
+from robot_policy.runtime.child import ChildConnection, ChildError, ChildServer, yield_to_the_loop
 from robot_policy.runtime.chunks import TimedChunk
 from robot_policy.runtime.rate_loop import enter_realtime
 from robot_policy.runtime.replan import PlanHints
@@ -27,46 +27,18 @@ from robot_policy.runtime.worker import InferenceError, WorkerBase
 Request = tuple[dict[str, np.ndarray], float, PlanHints]
 
 
-class ProcessInference(WorkerBase):
-    """start, submit, poll, busy, stats, stop — as `InferenceWorker`, on CPU in a child.
+class ChildInference(WorkerBase):
+    """start, submit, poll, busy, stats, stop — as `InferenceWorker`, with the policy in a child.
 
     One request is in flight at a time; a submission while busy waits as the pending one and a
     newer submission replaces it, as in the thread worker. A failed request raises
-    `InferenceError` from the next `poll`, and the child keeps serving.
+    `InferenceError` from the next `poll`, and the child keeps serving. The child's `start`
+    returns (dt, why not realtime).
     """
 
-    def __init__(
-        self,
-        checkpoint: str | Path,
-        settings: InferenceSettings | None = None,
-        *,
-        warmup: int = 2,
-        niceness: int = 10,
-        priority: int = 0,
-        latency_floor: float = 0.0,
-    ) -> None:
-        """The child prepares the policy with `settings` (`policies.inference`), exactly as
-        policy_node and `eval` do, so what it times is what they run.
-
-        `priority`: SCHED_FIFO priority of the child (0: normal scheduling at `niceness`); when
-        refused, the child runs at `niceness` and `not_realtime` says why. `latency_floor`
-        (s): every answer takes at least this long, to rehearse a slower computer; the child
-        sleeps the difference, so the latency reported is the floor, not the compute.
-        """
+    def __init__(self, child: ChildConnection) -> None:
         super().__init__()
-        if not (math.isfinite(latency_floor) and latency_floor >= 0):
-            raise ValueError(f"latency_floor must be finite and >= 0, got {latency_floor}")
-        self.settings = settings or InferenceSettings()
-        self._child = ChildServer(
-            "inference-process",
-            _setup,
-            str(checkpoint),
-            self.settings,
-            warmup,
-            niceness,
-            priority,
-            latency_floor,
-        )
+        self._child = child
         self._in_flight: float | None = None  # the stamp being inferred
         self._pending: Request | None = None
         self.dt = math.nan
@@ -118,6 +90,43 @@ class ProcessInference(WorkerBase):
     def _send(self, request: Request) -> None:
         self._child.send(request)
         self._in_flight = request[1]
+
+
+class ProcessInference(ChildInference):
+    """A robot_policy checkpoint's chunks, computed on CPU in a spawned child of this Python."""
+
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        settings: InferenceSettings | None = None,
+        *,
+        warmup: int = 2,
+        niceness: int = 10,
+        priority: int = 0,
+        latency_floor: float = 0.0,
+    ) -> None:
+        """The child prepares the policy with `settings` (`policies.inference`), exactly as
+        policy_node and `eval` do, so what it times is what they run.
+
+        `priority`: SCHED_FIFO priority of the child (0: normal scheduling at `niceness`); when
+        refused, the child runs at `niceness` and `not_realtime` says why. `latency_floor`
+        (s): every answer takes at least this long, to rehearse a slower computer; the child
+        sleeps the difference, so the latency reported is the floor, not the compute.
+        """
+        if not (math.isfinite(latency_floor) and latency_floor >= 0):
+            raise ValueError(f"latency_floor must be finite and >= 0, got {latency_floor}")
+        self.settings = settings or InferenceSettings()
+        child = ChildServer(
+            "inference-process",
+            _setup,
+            str(checkpoint),
+            self.settings,
+            warmup,
+            niceness,
+            priority,
+            latency_floor,
+        )
+        super().__init__(child)
 
 
 def _setup(
