@@ -84,8 +84,9 @@ setup(
         "ros": ROS_WHEELS,
         # datasets + pandas: the LeRobot-compatibility test loads datasets the way LeRobot does.
         "dev": ["pytest>=8.0", "hypothesis>=6.100", "ruff>=0.5", "datasets>=3.0"],
-        # Rerun: `dataset viz --viewer rerun` (its URDF tree and .rrd reader arrived in 0.41).
-        "viz": ["rerun-sdk>=0.41"],
+        # `dataset viz --viewer rerun` and viz_node (Rerun's URDF tree and .rrd reader arrived
+        # in 0.41; Foxglove's JointStates schema in 0.30).
+        "viz": ["rerun-sdk>=0.41", "foxglove-sdk>=0.30"],
     },
     tests_require=["pytest"],
     zip_safe=False,

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FLOORS = (
     ("features", "settings", "figures", "recent", "threads", "robots", "pretrained", "config"),
     ("data", "sim", "safety"),
-    ("perception", "policies", "teleop"),
+    ("perception", "policies", "teleop", "viz"),
     ("runtime",),
     ("eval", "collect"),
     ("nodes",),

@@ -22,6 +22,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--only", default=None, help="comma-separated subset of the graph's nodes")
     p.add_argument(
+        "--viz",
+        choices=("rerun", "foxglove"),
+        default=None,
+        help="also start viz_node: the graph live in Rerun (a spawned viewer) or Foxglove "
+        "(ws://localhost:8765); cameras are sim_node's; --set viz_node.* for the rest",
+    )
+    p.add_argument(
+        "--viz-save",
+        default="",
+        metavar="PATH",
+        help="--viz rerun: write an .rrd instead of spawning a viewer; foxglove: also an MCAP",
+    )
+    p.add_argument(
         "--print-params",
         action="store_true",
         help="print every node's effective parameters (default <- graph file <- --set) with "
@@ -39,6 +52,25 @@ def _overrides(items: list[str]) -> dict[str, dict]:
     return overrides
 
 
+def _add_viz(args: argparse.Namespace, overrides: dict[str, dict]) -> list[str]:
+    """viz_node's overrides for `--viz`: the viewer, where to save, and the graph's cameras."""
+    if args.viz is None:
+        if args.viz_save:
+            raise ValueError("--viz-save needs --viz rerun|foxglove")
+        return []
+    from robot_policy.graph.runner import effective_parameters, graph_nodes
+
+    viz = overrides.setdefault("viz_node", {})
+    viz.setdefault("viewer", args.viz)
+    if args.viz_save:
+        viz.setdefault("save", str(Path(args.viz_save).resolve()))
+    if "sim_node" in graph_nodes(args.config) and "cameras" not in viz:
+        sim = {k: v for k, v in overrides.items() if k == "sim_node"}
+        cameras = effective_parameters(args.config, sim)["sim_node"]["cameras"]["value"]
+        viz["cameras"] = list(cameras)
+    return ["viz_node"]
+
+
 def run(args: argparse.Namespace) -> int:
     """Run a graph until Ctrl-C or until a node exits (then stop the rest)."""
     import time
@@ -53,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(params) if args.json else format_parameters(params))
         return 0
     only = [n.strip() for n in args.only.split(",")] if args.only else None
-    graph = Graph(args.config, overrides, only=only)
+    extra = _add_viz(args, overrides)
+    if only is not None:
+        only += extra
+    graph = Graph(args.config, overrides, only=only, extra=extra)
     print(f"robot-policy up: starting {', '.join(graph.nodes)} (Ctrl-C stops)", file=sys.stderr)
     graph.start()
     try:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from robot_policy.robots import load_robot
+from robot_policy.robots.description import RobotDescription
 
 from .layout import DEFAULT_FEATURES
 from .reader import LeRobotDataset
@@ -112,6 +113,20 @@ def _log_robot(
     if names != robot.command_names:
         return None
     state = np.asarray(ds.column(STATE)[start:end], dtype=np.float64)
+    tree = log_robot_model(rr, rec, robot)
+    positions = {name: state[:, i] for i, name in enumerate(robot.arm_joint_names)}
+    for finger in robot.fingers:  # the width is the sum of the finger openings
+        positions[finger.name] = state[:, -1] / len(robot.fingers)
+    for name, values in positions.items():
+        joint = tree.get_joint_by_name(name)
+        rec.send_columns(f"robot/joints/{name}", indexes=index,
+                         columns=joint.compute_transform_columns(values, clamp=False))  # fmt: skip
+    return robot_type
+
+
+def log_robot_model(rr: Any, rec: Any, robot: RobotDescription) -> Any:
+    """Log the robot's URDF (links, meshes, static transforms) under `robot/`; its UrdfTree,
+    whose joints give the transforms that animate it."""
     # pybullet_data's URDFs name meshes package://meshes/...: the package is the URDF's folder.
     saved = os.environ.get("ROS_PACKAGE_PATH")
     os.environ["ROS_PACKAGE_PATH"] = os.pathsep.join(
@@ -125,11 +140,4 @@ def _log_robot(
             os.environ.pop("ROS_PACKAGE_PATH")
         else:
             os.environ["ROS_PACKAGE_PATH"] = saved
-    positions = {name: state[:, i] for i, name in enumerate(robot.arm_joint_names)}
-    for finger in robot.fingers:  # the width is the sum of the finger openings
-        positions[finger.name] = state[:, -1] / len(robot.fingers)
-    for name, values in positions.items():
-        joint = tree.get_joint_by_name(name)
-        rec.send_columns(f"robot/joints/{name}", indexes=index,
-                         columns=joint.compute_transform_columns(values, clamp=False))  # fmt: skip
-    return robot_type
+    return tree

@@ -168,9 +168,15 @@ class Graph:
         only: Sequence[str] | None = None,
         env: Mapping[str, str] | None = None,
         log: IO[str] | None = None,
+        extra: Sequence[str] = (),
     ) -> None:
+        """`extra`: nodes the file does not list, started with `overrides` only (`up --viz`)."""
         self.config = Path(config)
         nodes = graph_nodes(self.config)
+        unknown_extra = [n for n in extra if n not in NODES or n in nodes]
+        if unknown_extra:
+            raise GraphError(f"extra nodes {unknown_extra}: not robot_policy nodes, or listed")
+        nodes = [*nodes, *extra]
         if only is not None:
             missing = [n for n in only if n not in nodes]
             if missing:

@@ -276,6 +276,26 @@ class RecorderNodeParameters:
 
 
 # Node executable -> (schema, parameters the node does not declare).
+@dataclass(frozen=True)
+class VizNodeParameters:
+    robot: str = robot_setting()
+    viewer: str = setting("rerun", "rerun or foxglove", choices=("rerun", "foxglove"))
+    save: str = setting(
+        "", "rerun: an .rrd file instead of a spawned viewer; foxglove: also record an MCAP"
+    )
+    port: int = setting(8765, "foxglove: the WebSocket server's port (0 = none)", low=0)
+    cameras: tuple[str, ...] = setting((), "cameras to show, e.g. [front, wrist]")
+    image_topic: str = setting(
+        "/camera/{name}/image_raw", "image topic per camera; {name} is replaced"
+    )
+    chunk_topic: str = setting("/policy/action_chunk", "the chunks shown as a planned path")
+    rate_hz: float = setting(
+        30.0,
+        "joint states and commands shown at most this often (they come at 100-240 Hz)",
+        low=1.0,
+    )
+
+
 SCHEMAS: dict[str, tuple[type, tuple[str, ...]]] = {
     "sim_node": (SimNodeParameters, ()),
     "perception_node": (PerceptionNodeParameters, ()),
@@ -283,6 +303,7 @@ SCHEMAS: dict[str, tuple[type, tuple[str, ...]]] = {
     "control_node": (ControlNodeParameters, CONTROL_NODE_UNUSED),
     "teleop_node": (TeleopNodeParameters, ()),
     "recorder_node": (RecorderNodeParameters, ()),
+    "viz_node": (VizNodeParameters, ()),
 }
 
 

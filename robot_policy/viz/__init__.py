@@ -1,0 +1,1 @@
+"""Live views of a running graph in Rerun and Foxglove."""
