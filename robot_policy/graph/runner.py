@@ -30,6 +30,7 @@ NODES = (
     "control_node",
     "teleop_node",
     "recorder_node",
+    "viz_node",
 )
 ALL_NODES_KEY = "/**"
 # The simulated cell, as `robot-policy eval --ros` and the demo run it.

@@ -209,3 +209,6 @@ class PerceptionNode(Node):
 
 
 main = common.node_main(PerceptionNode)
+
+if __name__ == "__main__":
+    raise SystemExit(main(None))

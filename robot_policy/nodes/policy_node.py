@@ -85,6 +85,8 @@ class PolicyNode(Node):
             (*cfg.state_keys, *cfg.camera_keys), cfg.n_obs_steps, self.dt
         )
         if p.backend == "lerobot":
+            if p.latency_floor:
+                raise ValueError("latency_floor rehearses our inference child; not backend lerobot")
             self.worker = LeRobotInference(
                 cfg,
                 p.lerobot_python or None,

@@ -119,3 +119,6 @@ def _numbers(pairs) -> Iterator[tuple[str, float]]:
 
 
 main = common.node_main(VizNode)
+
+if __name__ == "__main__":
+    raise SystemExit(main(None))

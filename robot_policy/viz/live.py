@@ -197,6 +197,8 @@ class FoxgloveView(LiveView):
 def open_view(viewer: str, robot: RobotDescription, save: str = "", port: int = 8765) -> LiveView:
     """`viewer` rerun (save: an .rrd, else a spawned viewer) or foxglove (save: an MCAP, and a
     WebSocket server on `port` unless it is 0)."""
+    if save:
+        Path(save).parent.mkdir(parents=True, exist_ok=True)
     if viewer == "rerun":
         return RerunView(robot, save or None)
     if viewer == "foxglove":
