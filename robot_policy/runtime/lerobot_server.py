@@ -49,13 +49,13 @@ def setup(checkpoint: str, device: str, threads: int) -> tuple[dict, Any]:
         cfg, pretrained_path=checkpoint,
         preprocessor_overrides={"device_processor": {"device": device}},
     )  # fmt: skip
-    features = {key: (ft.type.value, tuple(ft.shape)) for key, ft in cfg.input_features.items()}
+    features = {key: tuple(ft.shape) for key, ft in cfg.input_features.items()}
     cameras = set(cfg.image_features)
     history = cfg.n_obs_steps > 1  # LeRobot takes (B, T, ...) then, else (B, ...)
 
     def to_batch(obs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         batch = {}
-        for key, (_, shape) in features.items():
+        for key, shape in features.items():
             if key not in obs:
                 raise KeyError(f"the policy needs {key!r}; the observation has {sorted(obs)}")
             value = torch.from_numpy(np.ascontiguousarray(obs[key]))
@@ -80,18 +80,10 @@ def setup(checkpoint: str, device: str, threads: int) -> tuple[dict, Any]:
         key: np.zeros((cfg.n_obs_steps, shape[1], shape[2], 3), np.uint8)
         if key in cameras
         else np.zeros((cfg.n_obs_steps, *shape), np.float32)
-        for key, (_, shape) in features.items()
+        for key, shape in features.items()
     }
-    actions, _ = infer((blank, 0.0, None))  # warm up, and learn the chunk's length
-    ready = {
-        "type": cfg.type,
-        "features": {key: [kind, list(shape)] for key, (kind, shape) in features.items()},
-        "n_obs_steps": cfg.n_obs_steps,
-        "n_action_steps": cfg.n_action_steps,
-        "chunk_len": int(actions.shape[0]),
-        "action_dim": int(actions.shape[1]),
-    }
-    return ready, infer
+    actions, _ = infer((blank, 0.0, None))  # warm up, and learn the chunk's shape
+    return {"chunk_len": int(actions.shape[0]), "action_dim": int(actions.shape[1])}, infer
 
 
 def main() -> None:

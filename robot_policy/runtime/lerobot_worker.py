@@ -216,6 +216,11 @@ class LeRobotChild(ChildConnection):
                 f"the policy's chunk has {self.ready['action_dim']} actions per step, its "
                 f"config {self.spec.action_dim}"
             )
+        if self.ready["chunk_len"] < self.spec.n_action_steps:
+            raise ChildError(
+                f"the policy's chunk has {self.ready['chunk_len']} steps, fewer than the "
+                f"{self.spec.n_action_steps} it executes between plans (n_action_steps)"
+            )
 
     def _enter_realtime(self) -> str | None:
         """SCHED_FIFO for the server's inference thread, set from here (it runs none of ours)."""
@@ -242,5 +247,4 @@ class LeRobotInference(ChildInference):
     """`ProcessInference`'s surface over a LeRobot policy folder (see `LeRobotChild`)."""
 
     def __init__(self, spec: LeRobotSpec, python: str | Path | None = None, **options: Any):
-        self.spec = spec
         super().__init__(LeRobotChild(spec, python or default_python(), **options))
