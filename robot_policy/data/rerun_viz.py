@@ -30,16 +30,15 @@ from .viz import dimension_names
 STATE = "observation.state"
 
 
-def rerun_module() -> Any:
-    """rerun, or an error that says how to get it."""
+def viz_module(name: str) -> Any:
+    """`rerun` or `foxglove` (the `viz` extra), or an error that says how to get it."""
     try:
-        import rerun
+        return __import__(name)
     except ImportError as exc:
+        package = {"rerun": "rerun-sdk>=0.41", "foxglove": "foxglove-sdk>=0.30"}[name]
         raise RuntimeError(
-            "the Rerun viewer needs rerun-sdk: pip install 'robot_policy[viz]' "
-            "(or pip install 'rerun-sdk>=0.41')"
+            f"the {name} view needs {package}: pip install 'robot_policy[viz]'"
         ) from exc
-    return rerun
 
 
 def log_episode(
@@ -48,7 +47,7 @@ def log_episode(
     """Log `episode` to a new recording: into `save` (.rrd) if given, else to a spawned viewer."""
     if (save is None) == (not spawn):
         raise ValueError("give exactly one of save (an .rrd path) or spawn")
-    rr = rerun_module()
+    rr = viz_module("rerun")
     ds = LeRobotDataset(root, frame_cache_size=0)
     if not 0 <= episode < ds.num_episodes:
         raise ValueError(

@@ -16,22 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from robot_policy.data.rerun_viz import log_robot_model
+from robot_policy.data.rerun_viz import log_robot_model, viz_module
 from robot_policy.robots.description import RobotDescription
 from robot_policy.robots.kinematics import Kinematics
 
 VIEWERS = ("rerun", "foxglove")
 FRAME = "world"  # the robot's base stands at the world origin in our cells
-
-
-def _module(name: str) -> Any:
-    try:
-        return __import__(name)
-    except ImportError as exc:
-        package = {"rerun": "rerun-sdk>=0.41", "foxglove": "foxglove-sdk>=0.30"}[name]
-        raise RuntimeError(
-            f"the {name} view needs {package}: pip install 'robot_policy[viz]'"
-        ) from exc
 
 
 class LiveView:
@@ -70,7 +60,7 @@ class RerunView(LiveView):
 
     def __init__(self, robot: RobotDescription, save: str | Path | None = None) -> None:
         super().__init__(robot)
-        rr = self._rr = _module("rerun")
+        rr = self._rr = viz_module("rerun")
         self._rec = rr.RecordingStream("robot_policy", recording_id="live")
         if save:
             self._rec.save(str(save))
@@ -122,7 +112,7 @@ class FoxgloveView(LiveView):
         self, robot: RobotDescription, mcap: str | Path | None = None, port: int | None = 8765
     ) -> None:
         super().__init__(robot)
-        fg = self._fg = _module("foxglove")
+        fg = self._fg = viz_module("foxglove")
         from foxglove import channels
 
         self._server = fg.start_server(name="robot_policy", port=port) if port else None
